@@ -1,0 +1,48 @@
+"""`hf-pins` command line: one sub-command per pipeline stage, each in `hf_pins/commands/<name>.py`.
+
+A sub-command module defines `register(subparsers)` (adds its parser and sets `func`) and a `run(args) -> int`.
+User mistakes (`hf_pins.errors.UserError`) print one line on stderr and exit with code 2; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import UserError
+
+# Order is the order of `hf-pins --help`.
+COMMANDS = ("train", "export", "benchmark", "push", "recipes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-pins", description="Fine-tune and prune BERT-family encoders.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"hf_pins.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"hf_pins.commands.{name}":
+                continue  # command not shipped in this build
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

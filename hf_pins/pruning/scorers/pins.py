@@ -1,0 +1,74 @@
+"""PINS importance: the loss change from zeroing a weight after the optimizer's update (Ren & Zhu, 2023).
+
+First-order Taylor expansion of the objective around the parameters the optimizer is about to produce:
+`s_i(t) = -g_i(t) * theta_i(t+1)`, with `g` the gradient of the whole objective (task loss plus self-regularization).
+
+* `importance_update="optimizer"` (the paper, default): `theta(t+1)` is what the optimizer really produced this step,
+  whatever the optimizer is.
+* `importance_update="sgd"` (the released code's stand-in): `theta(t+1) = theta(t) - lr * g`, i.e.
+  `s = -theta * g + lr * g**2`.
+* `importance_form="signed"` (the paper's loss change, default) or `"absolute"` (the released code ranks by `|s|`).
+
+Scores are smoothed over windows with the uncertainty term (see `smoothing.py`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..smoothing import SmoothedScore
+from .base import Scorer, learning_rates
+
+
+class PINSScorer(Scorer):
+    name = "pins"
+
+    def __init__(self, params, args=None):
+        super().__init__(params, args)
+        self.update = getattr(args, "importance_update", "optimizer")
+        self.form = getattr(args, "importance_form", "signed")
+        if self.update not in ("optimizer", "sgd"):
+            raise ValueError(f"importance_update must be 'optimizer' or 'sgd', got {self.update!r}")
+        if self.form not in ("signed", "absolute"):
+            raise ValueError(f"importance_form must be 'signed' or 'absolute', got {self.form!r}")
+        shapes = {n: p.shape for n, p in params.items()}
+        device = next(iter(params.values())).device if params else None
+        self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
+
+    def _add(self, name: str, raw: torch.Tensor) -> None:
+        if self.form == "absolute":
+            raw = raw.abs_()
+        self.smoothed.add(name, raw)
+
+    @torch.no_grad()
+    def before_step(self, optimizer) -> None:
+        if self.update != "sgd":
+            return
+        lrs = learning_rates(optimizer)
+        for name, p in self.params.items():
+            if p.grad is not None:
+                g = p.grad.float()
+                theta_next = p.float() - lrs.get(id(p), 0.0) * g
+                self._add(name, -g * theta_next)
+        self.smoothed.step()
+
+    @torch.no_grad()
+    def after_step(self, optimizer) -> None:
+        if self.update != "optimizer":
+            return
+        for name, p in self.params.items():
+            if p.grad is not None:
+                self._add(name, -p.grad.float() * p.float())
+        self.smoothed.step()
+
+    def end_window(self) -> None:
+        self.smoothed.close_window()
+
+    def scores(self) -> dict[str, torch.Tensor]:
+        return {n: self.smoothed.score(n) for n in self.params}
+
+    def state_dict(self) -> dict:
+        return self.smoothed.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed.load_state_dict(state)

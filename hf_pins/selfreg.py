@@ -1,0 +1,110 @@
+"""Self-regularization: the model's own best checkpoint on the dev split is its teacher (Ren & Zhu, 2023).
+
+As pruning removes capacity, the student is also pulled towards the best model seen so far in this run (less sparse,
+close in capacity), which is replaced whenever the dev metric improves.
+
+Loss per example: `w * KD + (1 - w) * task_loss`.
+* classification: KD is the soft-target cross-entropy at temperature T, times T**2; `w = 1 - H(p_student) / log(C)`
+  per example (`weighting="entropy"`, the reference code: a confident student leans more on the teacher), or a constant
+  `alpha` (`weighting="constant"`).
+* regression (STS-B, one output): KD is the squared error to the teacher's prediction; the entropy weight does not
+  exist there, so the constant `alpha` is used.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WEIGHTINGS = ("entropy", "constant")
+
+
+def self_regularized_loss(
+    student_logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    *,
+    is_regression: bool,
+    weighting: str = "entropy",
+    alpha: float = 0.5,
+    temperature: float = 2.0,
+) -> torch.Tensor:
+    """Mean over the batch of the per-example mix of distillation towards the teacher and the task loss."""
+    student_logits = student_logits.float()
+    teacher_logits = teacher_logits.float()
+    if is_regression:
+        prediction = student_logits.view(-1)
+        task = (prediction - labels.float().view(-1)) ** 2
+        kd = (prediction - teacher_logits.view(-1)) ** 2
+        weight = torch.full_like(task, alpha)
+    else:
+        task = F.cross_entropy(student_logits, labels.view(-1), reduction="none")
+        soft_teacher = F.softmax(teacher_logits / temperature, dim=-1)
+        log_student = F.log_softmax(student_logits / temperature, dim=-1)
+        kd = -(soft_teacher * log_student).sum(-1) * temperature**2
+        if weighting == "entropy":
+            with torch.no_grad():
+                p = F.softmax(student_logits, dim=-1)
+                entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+                weight = 1.0 - entropy / math.log(student_logits.shape[-1])
+        else:
+            weight = torch.full_like(task, alpha)
+    return (weight * kd + (1.0 - weight) * task).mean()
+
+
+class SelfRegularizer:
+    """Keeps the teacher: a frozen copy of the best model on the dev split so far, without dropout or gradients."""
+
+    def __init__(self, greater_is_better: bool = True):
+        self.greater_is_better = greater_is_better
+        self.teacher: nn.Module | None = None
+        self.best_metric: float | None = None
+        self.refreshes: list[dict] = []
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.teacher is not None
+
+    def improves(self, metric: float) -> bool:
+        if self.best_metric is None:
+            return True
+        return metric > self.best_metric if self.greater_is_better else metric < self.best_metric
+
+    @torch.no_grad()
+    def maybe_refresh(self, student: nn.Module, metric: float, step: int) -> bool:
+        """Make the student the new teacher if `metric` beats the best so far. Returns whether it did."""
+        if not self.improves(metric):
+            return False
+        if self.teacher is None:
+            self.teacher = copy.deepcopy(student)
+            self.teacher.requires_grad_(False)
+        else:
+            self.teacher.load_state_dict(student.state_dict())
+        self.teacher.eval()
+        self.best_metric = metric
+        self.refreshes.append({"step": step, "dev_metric": metric})
+        return True
+
+    @torch.no_grad()
+    def teacher_logits(self, inputs: dict) -> torch.Tensor:
+        return self.teacher(**inputs).logits
+
+    def state_dict(self) -> dict:
+        tensors = {} if self.teacher is None else {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()}
+        return {"tensors": tensors, "meta": {"best_metric": self.best_metric, "refreshes": self.refreshes}}
+
+    def load_state_dict(self, state: dict, student: nn.Module) -> None:
+        weights = {k[len("teacher."):]: v for k, v in state["tensors"].items() if k.startswith("teacher.")}
+        if weights:
+            self.teacher = copy.deepcopy(student)
+            self.teacher.requires_grad_(False)
+            self.teacher.load_state_dict(weights)
+            self.teacher.eval()
+        else:
+            self.teacher = None
+        self.best_metric = state["meta"]["best_metric"]
+        self.refreshes = list(state["meta"]["refreshes"])

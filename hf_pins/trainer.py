@@ -1,0 +1,228 @@
+"""`PINSTrainer`: a `transformers.Trainer` that fine-tunes and prunes in the same run.
+
+It overrides only what it must (`compute_loss`, `evaluate`, `_save_checkpoint`, `_load_from_checkpoint`, `log`,
+`train`) and reaches the optimizer step through a callback (`on_pre_optimizer_step` sees the accumulated, clipped,
+synchronized gradients; `on_optimizer_step` sees the updated parameters before the gradients are cleared).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import Trainer, TrainerCallback
+
+from .config import PINSConfig
+from .pruning.pruner import Pruner
+from .pruning.schedule import CubicSchedule
+from .selfreg import SelfRegularizer, self_regularized_loss
+
+PRUNING_STATE_TENSORS = "pruning_state.safetensors"
+PRUNING_STATE_META = "pruning_state.json"
+
+
+class _PruningCallback(TrainerCallback):
+    """Connects the Trainer's optimizer-step events to the pruner."""
+
+    def __init__(self, trainer: "PINSTrainer"):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer._start_pruning(state.max_steps)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.trainer.pruner.before_optimizer_step(state.global_step, kwargs.get("optimizer"))
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.trainer._after_optimizer_step(state.global_step, kwargs.get("optimizer"))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # The final model is chosen among evaluations at the target sparsity: make sure the last step is one.
+        if state.global_step >= state.max_steps and args.eval_strategy != "no":
+            control.should_evaluate = True
+        return control
+
+
+class PINSTrainer(Trainer):
+    """Trainer that prunes with an importance scorer on a cubic schedule, with optional self-regularization.
+
+    Extra attributes: `pruner` (masks, scores, schedule), `selfreg` (the teacher, or None), `is_regression`.
+    """
+
+    args: PINSConfig
+
+    def __init__(self, model=None, args: PINSConfig | None = None, *trainer_args, is_regression: bool | None = None, **kwargs):
+        if args is None or not isinstance(args, PINSConfig):
+            raise TypeError("PINSTrainer needs a PINSConfig as `args`")
+        super().__init__(model, args, *trainer_args, **kwargs)
+        if is_regression is None:
+            is_regression = getattr(self.model.config, "num_labels", 2) == 1
+        self.is_regression = is_regression
+        self.pruner = Pruner(
+            self.model,
+            method=args.pruning_method,
+            target_sparsity=args.target_sparsity,
+            patterns=args.prunable_modules,
+            mask_mode=args.mask_mode,
+            threshold=args.pruning_threshold,
+            args=args,
+        )
+        greater = True if args.greater_is_better is None else args.greater_is_better
+        self.selfreg = SelfRegularizer(greater_is_better=greater) if args.self_regularization else None
+        self.evaluations: list[dict] = []
+        self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights"}
+        self._pruning_active = False
+        # Our loss is a mean over the batch: let the Trainer divide it by the accumulation steps.
+        self.model_accepts_loss_kwargs = False
+        self.add_callback(_PruningCallback(self))
+
+    # -- schedule and steps ---------------------------------------------------------------------------------------
+    def _start_pruning(self, max_steps: int) -> None:
+        args = self.args
+        try:
+            schedule = CubicSchedule.from_config(
+                max_steps,
+                args.target_sparsity,
+                warmup_steps=args.pruning_warmup_steps,
+                warmup_ratio=args.pruning_warmup_ratio,
+                final_steps=args.pruning_final_steps,
+                final_ratio=args.pruning_final_ratio,
+                update_interval=args.mask_update_interval,
+            )
+        except ValueError as exc:
+            raise ValueError(f"pruning schedule: {exc}") from None
+        self.pruner.set_schedule(schedule)
+        self._pruning_active = True
+
+    def _after_optimizer_step(self, step: int, optimizer) -> None:
+        self.pruner.after_optimizer_step(step, optimizer)
+
+    def _metric_key(self) -> str:
+        name = self.args.metric_for_best_model or "loss"
+        return name if name.startswith("eval_") else f"eval_{name}"
+
+    # -- loss -----------------------------------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training or self.selfreg is None or not self.selfreg.has_teacher:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        labels = inputs["labels"]
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        outputs = model(**model_inputs)
+        teacher_logits = self.selfreg.teacher_logits(model_inputs)
+        loss = self_regularized_loss(
+            outputs.logits,
+            labels,
+            teacher_logits,
+            is_regression=self.is_regression,
+            weighting=self.args.self_regularization_weighting,
+            alpha=self.args.self_regularization_alpha,
+            temperature=self.args.self_regularization_temperature,
+        )
+        return (loss, outputs) if return_outputs else loss
+
+    # -- evaluation: teacher refresh and the best checkpoint at the target --------------------------------------
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        if self._pruning_active and eval_dataset is None and metric_key_prefix == "eval":
+            self._after_dev_evaluation(metrics)
+        return metrics
+
+    def _after_dev_evaluation(self, metrics: dict) -> None:
+        key = self._metric_key()
+        if key not in metrics:
+            raise KeyError(f"metric_for_best_model {key!r} is not among the dev metrics {sorted(metrics)}")
+        value, step = float(metrics[key]), self.state.global_step
+        if not math.isfinite(value):
+            raise FloatingPointError(f"dev metric {key} is {value} at step {step}")
+        sparsity = self.pruner.sparsity()
+        at_target = self.pruner.schedule is not None and step > 0 and self.pruner.schedule.at_target(step - 1)
+        self.evaluations.append({"step": step, "sparsity": sparsity, "dev_metric": value, "at_target": at_target})
+        logs = {}
+        if self.selfreg is not None and self.selfreg.maybe_refresh(self.model, value, step):
+            logs["teacher_refresh"] = 1.0
+            logs["teacher_dev_metric"] = value
+        if at_target:
+            greater = self.selfreg.greater_is_better if self.selfreg else (self.args.greater_is_better is not False)
+            best = None if self.best_at_target is None else self.best_at_target["metric"]
+            if best is None or (value > best if greater else value < best):
+                weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+                self.best_at_target = {"metric": value, "step": step, "weights": weights}
+        if logs:
+            self.log(logs)
+
+    def train(self, *args, **kwargs):
+        output = super().train(*args, **kwargs)
+        self._pruning_active = False
+        if self.best_at_target is not None:
+            self.model.load_state_dict(self.best_at_target["weights"])
+        self.pruner.apply_masks()
+        return output
+
+    # -- logs -----------------------------------------------------------------------------------------------------
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if self._pruning_active and "loss" in logs:
+            logs["sparsity"] = round(self.pruner.sparsity(), 6)
+            if self.pruner.schedule is not None and self.state.global_step > 0:
+                logs["target_sparsity"] = round(self.pruner.schedule.sparsity(self.state.global_step - 1), 6)
+            if math.isfinite(self.pruner.last_threshold):
+                logs["threshold"] = self.pruner.last_threshold
+            if not math.isfinite(logs["loss"]):
+                raise FloatingPointError(f"training loss is {logs['loss']} at step {self.state.global_step}")
+        super().log(logs, *args, **kwargs)
+
+    def sparsity_report(self) -> dict:
+        """`{"overall": float, "modules": {name: float}}`: exact zeros among the prunable weights."""
+        return self.pruner.report()
+
+    # -- checkpoints ----------------------------------------------------------------------------------------------
+    def pruning_state_dict(self) -> dict:
+        state = self.pruner.state_dict()
+        tensors = {f"pruner.{k}": v for k, v in state["tensors"].items()}
+        meta: dict[str, Any] = {"pruner": state["meta"], "evaluations": self.evaluations}
+        if self.selfreg is not None:
+            sr = self.selfreg.state_dict()
+            tensors.update({f"selfreg.{k}": v for k, v in sr["tensors"].items()})
+            meta["selfreg"] = sr["meta"]
+        if self.best_at_target is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_at_target["weights"].items()})
+            meta["best_at_target"] = {"metric": self.best_at_target["metric"], "step": self.best_at_target["step"]}
+        return {"tensors": tensors, "meta": meta}
+
+    def load_pruning_state_dict(self, state: dict) -> None:
+        tensors, meta = state["tensors"], state["meta"]
+
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.pruner.load_state_dict({"tensors": part("pruner."), "meta": meta["pruner"]})
+        if self.selfreg is not None and "selfreg" in meta:
+            self.selfreg.load_state_dict({"tensors": part("selfreg."), "meta": meta["selfreg"]}, self.model)
+        self.evaluations = list(meta["evaluations"])
+        if "best_at_target" in meta:
+            self.best_at_target = dict(meta["best_at_target"], weights=part("best."))
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if not self.args.should_save:
+            return
+        folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+        state = self.pruning_state_dict()
+        tensors = {k: v.detach().contiguous().cpu().clone() for k, v in state["tensors"].items()}
+        save_file(tensors, os.path.join(folder, PRUNING_STATE_TENSORS))
+        with open(os.path.join(folder, PRUNING_STATE_META), "w") as f:
+            json.dump(state["meta"], f)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        meta_path = os.path.join(resume_from_checkpoint, PRUNING_STATE_META)
+        if not os.path.exists(meta_path):
+            raise FileNotFoundError(f"{resume_from_checkpoint} holds no pruning state ({PRUNING_STATE_META})")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        device = self.args.device
+        tensors = {k: v.to(device) for k, v in load_file(os.path.join(resume_from_checkpoint, PRUNING_STATE_TENSORS)).items()}
+        self.load_pruning_state_dict({"tensors": tensors, "meta": meta})

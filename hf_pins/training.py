@@ -1,0 +1,146 @@
+"""The `train` stage: recipe -> data -> model -> PINSTrainer -> saved sparse model, recipe and report.
+
+Everything that can be wrong with the user's input (recipe, model, data, output directory) is checked before the
+output directory is created, so a mistake costs nothing and overwrites nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import DataCollatorWithPadding
+from transformers.trainer_utils import get_last_checkpoint
+
+from .data.glue import load_glue_splits, tokenize_splits
+from .data.tasks import get_task
+from .errors import UserError
+from .metrics.glue import compute_metrics_fn, main_metric
+from .modeling import load_model_and_tokenizer
+from .paths import resolve_package_path
+from .recipe import Recipe
+from .trainer import PINSTrainer
+
+REPORT_FILE = "pruning_report.json"
+RECIPE_FILE = "recipe.yaml"
+LOG_FILE = "training_log.json"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    report: dict
+    seconds: float
+    metrics: dict = field(default_factory=dict)
+
+
+def default_output_dir(recipe: Recipe) -> str:
+    return recipe.training.get("output_dir") or os.path.join("outputs", f"{recipe.task}-{recipe.pruning['method']}")
+
+
+def check_output_dir(path: Path, resume: bool, overwrite: bool) -> str | None:
+    """Refuse to write into a non-empty folder unless asked; with `resume`, return the checkpoint to resume from."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--output-dir {path}: exists and is not a directory")
+    if resume:
+        last = get_last_checkpoint(str(path)) if path.is_dir() else None
+        if last is None:
+            raise UserError(f"--resume: no checkpoint-* folder in {path} to resume from")
+        return last
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UserError(f"--output-dir {path}: exists and is not empty; pass --overwrite to write into it anyway or --resume to continue its run")
+    return None
+
+
+def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict) -> dict:
+    """The `pruning_report.json` every method writes: sparsity, metrics and how the run got there."""
+    sparsity = trainer.sparsity_report()
+    strip = lambda m, p: {k[len(p) + 1:]: v for k, v in m.items() if k.startswith(p + "_") and not k.endswith(("runtime", "per_second"))}  # noqa: E731
+    schedule = trainer.pruner.schedule
+    return {
+        "method": recipe.pruning["method"],
+        "task": recipe.task,
+        "base_model": recipe.model["name_or_path"],
+        "target_sparsity": recipe.pruning["target_sparsity"],
+        "overall": sparsity["overall"],
+        "modules": sparsity["modules"],
+        "prunable_weights": trainer.pruner.num_weights,
+        "main_metric": main_metric(recipe.task),
+        "metrics": {"dev": strip(dev, "eval"), **{name: strip(m, name) for name, m in test.items()}},
+        "dense_metrics": None,
+        "self_regularization": bool(recipe.pruning["self_regularization"]),
+        "total_steps": trainer.state.max_steps,
+        "schedule": None if schedule is None else {
+            "warmup_steps": schedule.warmup_steps, "final_steps": schedule.final_steps,
+            "update_interval": schedule.update_interval,
+        },
+        "best_step": None if trainer.best_at_target is None else trainer.best_at_target["step"],
+        "history": trainer.pruner.history,
+        "evaluations": trainer.evaluations,
+        "teacher_refreshes": [] if trainer.selfreg is None else trainer.selfreg.refreshes,
+        "structure": None,
+    }
+
+
+def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    """Run one recipe end to end and write the model folder. Raises `UserError` before writing anything."""
+    started = time.time()
+    out = Path(output_dir or default_output_dir(recipe))
+    checkpoint = check_output_dir(out, resume, overwrite)
+    args = recipe.training_args(output_dir=str(out))
+    task = get_task(recipe.task)
+    data = recipe.data
+    splits = load_glue_splits(
+        recipe.task,
+        glue_dir=data["glue_dir"] and resolve_package_path(data["glue_dir"], "data.glue_dir"),
+        dev_fraction=data["dev_fraction"], split_seed=data["split_seed"],
+        max_train_samples=data["max_train_samples"], max_eval_samples=data["max_eval_samples"],
+    )
+    model, tokenizer = load_model_and_tokenizer(recipe.model, task)
+    tokenized = tokenize_splits(splits, tokenizer, max_length=data["max_length"])
+
+    trainer = PINSTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized.train,
+        eval_dataset=tokenized.dev,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics_fn(recipe.task),
+        is_regression=task.is_regression,
+    )
+    trainer.train(resume_from_checkpoint=checkpoint)
+    dev = trainer.evaluate()
+    test = {name: trainer.evaluate(ds, metric_key_prefix=name) for name, ds in tokenized.test.items()}
+    report = build_report(trainer, recipe, dev, test)
+
+    if trainer.args.should_save:
+        trainer.save_model(str(out))
+        (out / RECIPE_FILE).write_text(recipe.to_yaml())
+        (out / REPORT_FILE).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        (out / LOG_FILE).write_text(json.dumps(trainer.state.log_history, indent=1, default=str) + "\n")
+        try:
+            from .plots import write_training_plots
+        except ImportError:
+            pass
+        else:
+            write_training_plots(out)
+    return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
+
+
+def format_summary(result: TrainResult) -> str:
+    r = result.report
+    minutes, seconds = divmod(int(result.seconds), 60)
+    lines = [
+        f"hf-pins: {r['method']} on {r['task']} finished in {minutes}m{seconds:02d}s",
+        f"  sparsity   {r['overall']:.4f} (target {r['target_sparsity']:.4f}) over {r['prunable_weights']:,} prunable weights",
+    ]
+    for split, metrics in r["metrics"].items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "loss" and isinstance(v, float) and math.isfinite(v))
+        lines.append(f"  {split:<10} {shown}")
+    lines.append(f"  model      {result.output_dir}")
+    return "\n".join(lines)
