@@ -51,3 +51,40 @@ def token_dataset(n: int = 64, num_labels: int = 2, seed: int = 0) -> Dataset:
 @pytest.fixture
 def tiny_model():
     return tiny_bert()
+
+
+def pad_collate(features: list[dict]) -> dict:
+    """Dynamic padding for `token_dataset` rows (what DataCollatorWithPadding does, without a tokenizer)."""
+    width = max(len(f["input_ids"]) for f in features)
+    ids = torch.zeros(len(features), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, f in enumerate(features):
+        ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
+        mask[i, : len(f["input_ids"])] = 1
+    labels = torch.tensor([f["label"] for f in features])
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def accuracy_metric(prediction) -> dict:
+    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+def make_trainer(output_dir, model=None, train=None, dev=None, **overrides):
+    """A PINSTrainer on a tiny model with small, fast defaults; `overrides` are PINSConfig fields."""
+    from hf_pins import PINSConfig, PINSTrainer
+
+    settings = dict(
+        output_dir=str(output_dir), num_train_epochs=4, per_device_train_batch_size=8, learning_rate=1e-3,
+        eval_strategy="steps", eval_steps=4, save_strategy="no", logging_steps=4, report_to=[],
+        metric_for_best_model="accuracy", greater_is_better=True, target_sparsity=0.8, use_cpu=True, seed=1,
+        disable_tqdm=True, mask_update_interval=2, pruning_warmup_ratio=0.1, pruning_final_ratio=0.25,
+    )
+    settings.update(overrides)
+    return PINSTrainer(
+        model=model if model is not None else tiny_bert(),
+        args=PINSConfig(**settings),
+        train_dataset=train if train is not None else token_dataset(64),
+        eval_dataset=dev if dev is not None else token_dataset(32, seed=1),
+        data_collator=pad_collate,
+        compute_metrics=accuracy_metric,
+    )
