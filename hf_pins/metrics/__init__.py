@@ -1,0 +1,48 @@
+"""GLUE metrics: numpy implementations, task conventions, a Trainer callback and an offline `evaluate` module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .glue import (
+    accuracy,
+    binary_f1,
+    compute_metrics_fn,
+    glue_metrics,
+    glue_score_percent,
+    main_metric,
+    matthews_correlation,
+    pearson,
+    spearman,
+)
+
+__all__ = [
+    "accuracy",
+    "binary_f1",
+    "compute_metrics_fn",
+    "glue_metrics",
+    "glue_score_percent",
+    "load_glue_metric",
+    "main_metric",
+    "matthews_correlation",
+    "pearson",
+    "spearman",
+    "GLUE_METRIC_DIR",
+]
+
+# The evaluate module ships inside the package (package data `metrics/glue_offline/*.py`).
+GLUE_METRIC_DIR = Path(__file__).resolve().parent / "glue_offline"
+
+
+def load_glue_metric(task: str, **kwargs):
+    """`evaluate.load` the offline GLUE metric for `task`; works with HF_HUB_OFFLINE=1 because the path is local.
+
+    Results stay in memory by default (`keep_in_memory=True`) so evaluation writes no cache files.
+    """
+    import evaluate
+
+    from ..data.tasks import get_task
+
+    spec = get_task(task)  # a DataError naming the accepted tasks, rather than evaluate's KeyError
+    kwargs.setdefault("keep_in_memory", True)
+    return evaluate.load(str(GLUE_METRIC_DIR), config_name=spec.name, **kwargs)
