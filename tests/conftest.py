@@ -25,10 +25,9 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 def tiny_bert(num_labels: int = 2, seed: int = 0, **overrides) -> BertForSequenceClassification:
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=64, num_labels=num_labels, **overrides,
-    )
+    settings = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                    max_position_embeddings=64, num_labels=num_labels)
+    config = BertConfig(**{**settings, **overrides})
     return BertForSequenceClassification(config)
 
 
@@ -88,3 +87,49 @@ def make_trainer(output_dir, model=None, train=None, dev=None, **overrides):
         data_collator=pad_collate,
         compute_metrics=accuracy_metric,
     )
+
+
+def _demo_vocabulary() -> list[str]:
+    """Lower-cased words of the shipped demo data, enough for a tiny WordPiece vocabulary."""
+    import re
+
+    words = set()
+    for name in ("train.tsv", "dev.tsv"):
+        text = (REPO / "hf_pins" / "demo_data" / "RTE" / name).read_text(encoding="utf-8").lower()
+        words.update(re.findall(r"[a-z]+|[^\sa-z]", text))
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny BERT with its own tokenizer, saved like a Hub checkpoint (the recipe tests' `model.name_or_path`)."""
+    from transformers import BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = _demo_vocabulary()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(folder)
+    model = tiny_bert(vocab_size=len(vocab))
+    model.config.max_position_embeddings = 64
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path, tiny_model_dir) -> Path:
+    """A recipe that runs `hf-pins train` end to end on the tiny model and demo data in a few seconds."""
+    import yaml
+
+    recipe = {
+        "model": {"name_or_path": str(tiny_model_dir)},
+        "task": "rte",
+        "data": {"glue_dir": "pkg:hf_pins/demo_data", "max_length": 48, "max_train_samples": 64, "max_eval_samples": 32},
+        "pruning": {"method": "pins", "target_sparsity": 0.8, "mask_update_interval": 2},
+        "training": {"num_train_epochs": 2, "per_device_train_batch_size": 8, "learning_rate": 1e-3,
+                     "eval_steps": 4, "save_steps": 8, "logging_steps": 4, "use_cpu": True, "disable_tqdm": True,
+                     "seed": 3},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path

@@ -1,0 +1,78 @@
+"""`hf-pins train` end to end on a tiny model, and what a user's mistake looks like."""
+
+import json
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from hf_pins.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_writes_a_sparse_model_with_recipe_and_report(tmp_path, tiny_recipe, capsys):
+    out = tmp_path / "model"
+    code, stdout, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out))
+    assert code == 0
+    assert "sparsity" in stdout and str(out) in stdout
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "recipe.yaml", "pruning_report.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "pruning_report.json").read_text())
+    assert report["overall"] == pytest.approx(0.8, abs=1e-3)
+    assert set(report["metrics"]) == {"dev", "test"} and "accuracy" in report["metrics"]["test"]
+    weights = load_file(str(out / "model.safetensors"))
+    zeros = sum(int((weights[n] == 0).sum()) for n in report["modules"])
+    assert zeros / report["prunable_weights"] == pytest.approx(report["overall"])
+    resolved = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert resolved["pruning"]["target_sparsity"] == 0.8 and resolved["training"]["metric_for_best_model"] == "accuracy"
+
+
+def test_set_overrides_and_resume(tmp_path, tiny_recipe, capsys):
+    out = tmp_path / "model"
+    code, _, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out),
+                         "--set", "pruning.target_sparsity=0.5", "--set", "training.save_steps=4")
+    assert code == 0
+    assert json.loads((out / "pruning_report.json").read_text())["overall"] == pytest.approx(0.5, abs=1e-3)
+    code, stdout, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out),
+                              "--set", "pruning.target_sparsity=0.5", "--set", "training.save_steps=4", "--resume")
+    assert code == 0 and "sparsity" in stdout
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("pruning.target_sparsity=1.2", "pruning.target_sparsity"),
+    ("pruning.method=bogus", "pruning.method"),
+    ("training.learning_rate=fast", "training.learning_rate"),
+    ("data.glue_dir=/nonexistent/glue", "/nonexistent/glue"),
+    ("model.name_or_path=/nonexistent/model", "/nonexistent/model"),
+    ("task=imagenet", "task"),
+    ("unknown.key=1", "unknown"),
+])
+def test_user_errors_give_one_line_exit_2_and_write_nothing(tmp_path, tiny_recipe, capsys, override, fragment):
+    out = tmp_path / "never"
+    code, stdout, stderr = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out), "--set", override)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()
+
+
+def test_non_empty_output_dir_is_refused_without_overwrite(tmp_path, tiny_recipe, capsys):
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    code, _, stderr = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out))
+    assert code == 2 and "--overwrite" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+    code, _, stderr = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(tmp_path / "empty"), "--resume")
+    assert code == 2 and "checkpoint" in stderr and not (tmp_path / "empty").exists()
+
+
+def test_missing_recipe_file(tmp_path, capsys):
+    code, _, stderr = run_cli(capsys, "train", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "nope.yaml" in stderr and len(stderr.strip().splitlines()) == 1
