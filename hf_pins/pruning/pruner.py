@@ -47,10 +47,14 @@ class Pruner:
         self.params = find_prunable(model, patterns)
         if not self.params:
             raise ValueError(f"no prunable weights match {list(patterns)}")
+        self.num_weights = sum(p.numel() for p in self.params.values())
         self.method, self.target_sparsity = method, target_sparsity
         self.mask_mode, self.threshold_mode = mask_mode, threshold
         self.scorer: Scorer = SCORERS[method](self.params, args)
         self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()}
+        # Float copies of the masks: multiplying by a float tensor is an order of magnitude faster than by a bool one.
+        self._multipliers = {n: torch.ones_like(p, dtype=p.dtype) for n, p in self.params.items()}
+        self._num_pruned = 0
         self.schedule: CubicSchedule | None = None
         self.last_threshold = float("nan")
         self.history: list[dict] = []  # one entry per mask update: step, scheduled and measured sparsity
@@ -59,9 +63,6 @@ class Pruner:
     def set_schedule(self, schedule: CubicSchedule) -> None:
         self.schedule = schedule
 
-    @property
-    def num_weights(self) -> int:
-        return sum(p.numel() for p in self.params.values())
 
     # -- the two per-step hooks -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -69,20 +70,22 @@ class Pruner:
         if self.mask_mode == "persistent":
             for n, p in self.params.items():
                 if p.grad is not None:
-                    p.grad.mul_(self.masks[n])
+                    p.grad.mul_(self._multipliers[n])
         self.scorer.before_step(optimizer)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> bool:
         """Score this step, update the masks when the schedule says so. Returns whether the masks changed."""
         self.scorer.after_step(optimizer)
+        if not self.scorer.schedules_masks:
+            return False  # gRDA, or fine-tuning after structured selection: no mask is forced
         schedule = self.schedule
         if schedule is None:
             raise RuntimeError("Pruner.set_schedule must be called before training")
         if schedule.closes_window(step):
             self.scorer.end_window()
         updated = False
-        if schedule.updates_mask(step):
+        if schedule.updates_mask(step) and self._mask_would_change(schedule.sparsity(step)):
             self.update_masks(schedule.sparsity(step), optimizer)
             self.history.append({"step": step + 1, "target_sparsity": schedule.sparsity(step), "sparsity": self.sparsity()})
             updated = True
@@ -91,6 +94,13 @@ class Pruner:
         return updated
 
     # -- masks ----------------------------------------------------------------------------------------------------
+    def _mask_would_change(self, sparsity: float) -> bool:
+        """With persistent masks a pruned weight never returns, so a mask at an unchanged sparsity is the same mask:
+        the final phase's per-step recomputation only matters when weights may regrow."""
+        if self.mask_mode == "regrow":
+            return True
+        return int(round(sparsity * self.num_weights)) != self._num_pruned
+
     @torch.no_grad()
     def update_masks(self, sparsity: float, optimizer: torch.optim.Optimizer | None = None) -> None:
         scores = self.scorer.scores()
@@ -104,7 +114,13 @@ class Pruner:
         new_masks, self.last_threshold = select(scores, sparsity)
         if optimizer is not None:
             self._clear_optimizer_state(new_masks, optimizer)
-        self.masks = new_masks
+        self._set_masks(new_masks)
+
+    def _set_masks(self, masks: dict[str, torch.Tensor]) -> None:
+        self.masks = masks
+        for n, m in masks.items():
+            self._multipliers[n].copy_(m)
+        self._num_pruned = sum(int((~m).sum()) for m in masks.values())
 
     @torch.no_grad()
     def _clear_optimizer_state(self, new_masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
@@ -113,17 +129,27 @@ class Pruner:
             state = optimizer.state.get(p, {})
             for value in state.values():
                 if torch.is_tensor(value) and value.shape == p.shape:
-                    value.mul_(new_masks[n])
+                    value.mul_(new_masks[n].to(value.dtype))
 
     @torch.no_grad()
     def apply_masks(self) -> None:
         for n, p in self.params.items():
-            p.mul_(self.masks[n])
+            p.mul_(self._multipliers[n])
+
+    @torch.no_grad()
+    def cut_to(self, sparsity: float) -> None:
+        """One magnitude cut to exactly `sparsity` (same ranking scope); for the methods without a schedule."""
+        scores = {n: p.detach().abs().float() for n, p in self.params.items()}
+        select = global_masks if self.threshold_mode == "global" else per_matrix_masks
+        masks, self.last_threshold = select(scores, sparsity)
+        self._set_masks(masks)
+        self.apply_masks()
 
     def sparsity(self) -> float:
-        """Fraction of pruned positions according to the masks."""
-        pruned = sum(int((~m).sum()) for m in self.masks.values())
-        return pruned / self.num_weights
+        """Fraction of pruned positions according to the masks (measured zeros for methods without a schedule)."""
+        if not self.scorer.schedules_masks:
+            return self.report()["overall"]
+        return self._num_pruned / self.num_weights
 
     def report(self) -> dict:
         """`{"overall", "modules"}`: measured zeros in the weights themselves, not the masks."""
@@ -151,8 +177,7 @@ class Pruner:
         tensors, meta = state["tensors"], state["meta"]
         if meta["method"] != self.method:
             raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method!r}")
-        for n in self.masks:
-            self.masks[n] = tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device)
+        self._set_masks({n: tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device) for n in self.masks})
         self.scorer.load_state_dict(
             {"tensors": {k[len("scorer."):]: v for k, v in tensors.items() if k.startswith("scorer.")}, "meta": meta["scorer"]}
         )

@@ -8,6 +8,10 @@ The pruner calls, once per optimizer step:
   still `theta(t)`;
   `after_step(optimizer)`: parameters are the optimizer's `theta(t+1)`, gradients still those of step t;
   `end_window()`: at the end of each score window; `scores()` when a mask is due.
+
+A method that prunes by other means (gRDA through its optimizer, greedy forward selection before training) sets
+`schedules_masks = False`: the pruner then forces no sparsity and reports the zeros it measures. `structure_fixed` says
+whether the sparsity is settled before training starts (then every dev evaluation is a candidate for the final model).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from torch import nn
 
 class Scorer:
     name: ClassVar[str] = ""
+    schedules_masks: ClassVar[bool] = True
+    structure_fixed: ClassVar[bool] = False
 
     def __init__(self, params: dict[str, nn.Parameter], args: Any = None):
         self.params = params

@@ -1,0 +1,66 @@
+"""Soft movement pruning (Sanh et al. 2020) on the sparsity schedule: movement scores under an L1 penalty.
+
+In the paper, soft movement adds `lambda * R(S)` to the loss and keeps every weight whose score passes a fixed
+threshold, so lambda, not a schedule, decides how sparse the model ends. Here the mask is still the cubic schedule's top
+fraction with its exact final cut, so the run lands on `pruning.target_sparsity`; "soft" changes the scores only.
+
+The penalty and how it enters the score update. With the straight-through gradient `theta * g` of the task loss with
+respect to `S` and the penalty `lambda_t * |S|_1`, one proximal-gradient step (unit score step size) per optimizer step:
+
+    S <- soft_threshold(S - theta * g, lambda_t),   soft_threshold(x, l) = sign(x) * max(|x| - l, 0),
+
+the exact minimiser of `lambda_t * |S|_1 + 1/2 * |S - (S - theta * g)|^2`. (Adding the subgradient `lambda * sign(S)`
+instead would make the scores jitter around 0 rather than reach it.) `lambda_t = soft_movement_l1 * mean|theta * g|`,
+the mean over all prunable weights at that step: the penalty is in units of a typical weight's movement, so one value
+fits any model, task and learning rate. With `movement_lr_weighted`, `theta * g` and the mean are both lr-weighted.
+
+What this does to the ranking: a weight whose movement is not consistent enough to outrun the penalty is held at
+exactly 0 and its history is forgotten (it restarts from 0). Weights moving consistently away from zero (S > 0) rank
+above the undecided ones (S = 0), which rank above those moving consistently towards zero (S < 0); among the undecided,
+ties are broken by `|theta|`, so the weights without movement evidence fall back to magnitude pruning. With
+`soft_movement_l1 = 0` this is exactly `movement`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .movement import MovementScorer
+
+
+def soft_threshold(x: torch.Tensor, level: float) -> torch.Tensor:
+    return torch.sign(x) * (x.abs() - level).clamp_min(0.0)
+
+
+class SoftMovementScorer(MovementScorer):
+    name = "soft_movement"
+
+    def __init__(self, params, args=None):
+        super().__init__(params, args)
+        self.l1 = float(getattr(args, "soft_movement_l1", 0.1))
+        if self.l1 < 0:
+            raise ValueError(f"soft_movement_l1 must be >= 0, got {self.l1}")
+
+    @torch.no_grad()
+    def before_step(self, optimizer) -> None:
+        steps = self.movement(optimizer)
+        if not steps:
+            return
+        total = sum(float(s.abs().sum()) for s in steps.values())
+        level = self.l1 * total / sum(p.numel() for p in self.params.values())
+        for name, step in steps.items():
+            self.score[name] = soft_threshold(self.score[name] + step, level)
+
+    def scores(self) -> dict[str, torch.Tensor]:
+        """The scores, with exact zeros ordered by `|theta|` strictly between the negative and positive scores."""
+        nonzero = [s.abs()[s != 0] for s in self.score.values()]
+        nonzero = torch.cat([v.flatten() for v in nonzero]) if nonzero else torch.empty(0)
+        top = max((float(p.detach().abs().max()) for p in self.params.values()), default=0.0)
+        if nonzero.numel() == 0:
+            return {n: p.detach().abs().float() for n, p in self.params.items()}
+        scale = 0.5 * float(nonzero.min()) / top if top > 0 else 0.0
+        out = {}
+        for n, s in self.score.items():
+            tie = self.params[n].detach().abs().float() * scale
+            out[n] = torch.where(s == 0, tie, s)
+        return out
