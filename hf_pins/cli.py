@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import UserError
+from .errors import RunStopped, UserError
 
 # Order is the order of `hf-pins --help`.
 COMMANDS = ("train", "export", "benchmark", "push", "recipes")
@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except FloatingPointError as exc:  # the run diverged: not a bug in the code, not the user's typo either
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

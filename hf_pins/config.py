@@ -7,14 +7,20 @@ under `pruning:` with the `pruning_` prefix dropped (`pruning.method` is `prunin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
+from typing import Optional
 
 from transformers import TrainingArguments
 
 from .pruning.pruner import MASK_MODES, THRESHOLDS
-from .pruning.scorers import SCORERS
+from .pruning.scorers import SCHEDULED_METHODS, SCORERS
 from .pruning.targets import DEFAULT_PRUNABLE_PATTERNS
 from .selfreg import WEIGHTINGS
+
+
+GFS_IMITATIONS = ("local", "global", "auto")
+GFS_BUDGETS = ("per_layer", "global")
 
 
 @dataclass
@@ -39,6 +45,34 @@ class PINSConfig(TrainingArguments):
             `"constant"` (`self_regularization_alpha`).
         self_regularization_alpha (`float`, defaults to `0.5`): constant weight of the teacher term (and for regression).
         self_regularization_temperature (`float`, defaults to `2.0`): distillation temperature.
+        movement_lr_weighted (`bool`, defaults to `False`): `movement`/`soft_movement` scores add `-theta * g` times
+            the weight's learning rate at each step (scores trained on the weights' schedule), not the plain sum.
+        soft_movement_l1 (`float`, defaults to `0.1`): L1 penalty on the soft-movement scores, in units of the step's
+            mean `|theta * g|` (see `pruning/scorers/soft_movement.py`).
+        grda_lr (`float`, defaults to `0.01`): SGD-scale learning rate of the gRDA group (the prunable matrices); the
+            Trainer's scheduler drives it like `learning_rate`, which stays the other parameters' AdamW rate.
+        grda_c / grda_mu (defaults `1e-4` / `0.51`): gRDA's threshold `c * lr**(mu + 0.5) * sum(n**mu - (n-1)**mu)`.
+        grda_momentum / grda_weight_decay (defaults `0.0` / `0.0`): gRDAM's Polyak momentum and L2 weight decay.
+        grda_calibration_trials (`int`, defaults to `4`): with `target_sparsity > 0`, short runs trying `c`,
+            `c * growth`, ... (plus one at `c = 0` for the reference metric); `0` keeps `grda_c` as given.
+        grda_calibration_growth (`float`, defaults to `4.0`): factor between the `c` values tried.
+        grda_calibration_epochs (`float`, defaults to `1.0`): length of each calibration run.
+        grda_calibration_tolerance (`float`, defaults to `0.01`): largest drop of the dev metric a `c` may cost.
+        grda_final_cut (`bool`, defaults to `True`): if gRDA ends below `target_sparsity`, cut the smallest weights to
+            reach it (the report says so); `False` reports the sparsity gRDA reached.
+        gfs_imitation (`str`, defaults to `"local"`): greedy forward selection by reconstructing each layer's output
+            (`"local"`), by imitating the task loss to first order (`"global"`), or the better per layer on dev
+            (`"auto"`).
+        gfs_ffn_keep / gfs_heads_keep (`float`, optional): fraction of FFN units / attention heads kept; when both are
+            unset (and `gfs_then` is `"none"`) they follow from `target_sparsity`.
+        gfs_budget (`str`, defaults to `"per_layer"`): the keep fractions hold in every layer, or over all layers
+            together (`"global"`, units go where they reduce the error most; uneven FFN widths are zero-padded).
+        gfs_tolerance (`float`, optional): stop adding units to a layer once the dev accuracy (regression: the dev
+            loss) is within this of the unpruned model's; the keep fractions stay the maximum.
+        gfs_samples / gfs_dev_samples (defaults `256` / `256`): train examples the selection sees, dev examples for
+            `"auto"` and `gfs_tolerance`.
+        gfs_then (`str`, defaults to `"none"`): fine-tune the smaller model plainly, or prune its remaining weights
+            with a scheduled method (`target_sparsity` is then that method's target).
     """
 
     pruning_method: str = field(default="pins", metadata={"help": f"One of: {', '.join(sorted(SCORERS))}."})
@@ -62,6 +96,26 @@ class PINSConfig(TrainingArguments):
     self_regularization_weighting: str = field(default="entropy", metadata={"help": "'entropy' or 'constant'."})
     self_regularization_alpha: float = field(default=0.5, metadata={"help": "Constant teacher weight in [0, 1]."})
     self_regularization_temperature: float = field(default=2.0, metadata={"help": "Distillation temperature > 0."})
+    movement_lr_weighted: bool = field(default=False, metadata={"help": "Movement scores add -theta*g times the lr."})
+    soft_movement_l1: float = field(default=0.1, metadata={"help": "L1 on soft-movement scores, x mean |theta*g|."})
+    grda_lr: float = field(default=0.01, metadata={"help": "SGD-scale learning rate of the gRDA (prunable) group."})
+    grda_c: float = field(default=1e-4, metadata={"help": "gRDA threshold scale c >= 0 (0: plain SGD)."})
+    grda_mu: float = field(default=0.51, metadata={"help": "gRDA threshold growth exponent, in (0.5, 1)."})
+    grda_momentum: float = field(default=0.0, metadata={"help": "gRDAM Polyak momentum in [0, 1)."})
+    grda_weight_decay: float = field(default=0.0, metadata={"help": "gRDAM L2 weight decay >= 0."})
+    grda_calibration_trials: int = field(default=4, metadata={"help": "c values tried on short runs (0: none)."})
+    grda_calibration_growth: float = field(default=4.0, metadata={"help": "Factor between calibration c values > 1."})
+    grda_calibration_epochs: float = field(default=1.0, metadata={"help": "Epochs of each calibration run > 0."})
+    grda_calibration_tolerance: float = field(default=0.01, metadata={"help": "Dev metric drop allowed, >= 0."})
+    grda_final_cut: bool = field(default=True, metadata={"help": "Magnitude cut to target_sparsity if short of it."})
+    gfs_imitation: str = field(default="local", metadata={"help": "'local', 'global' or 'auto'."})
+    gfs_ffn_keep: Optional[float] = field(default=None, metadata={"help": "Fraction of FFN units kept, in (0, 1]."})
+    gfs_heads_keep: Optional[float] = field(default=None, metadata={"help": "Fraction of heads kept, in (0, 1]."})
+    gfs_budget: str = field(default="per_layer", metadata={"help": "'per_layer' or 'global'."})
+    gfs_tolerance: Optional[float] = field(default=None, metadata={"help": "Dev accuracy drop to stop at, >= 0."})
+    gfs_samples: int = field(default=256, metadata={"help": "Train examples used for the selection, >= 1."})
+    gfs_dev_samples: int = field(default=256, metadata={"help": "Dev examples for 'auto' and the tolerance, >= 1."})
+    gfs_then: str = field(default="none", metadata={"help": f"'none' or one of: {', '.join(SCHEDULED_METHODS)}."})
 
     def __post_init__(self):
         super().__post_init__()
@@ -86,10 +140,40 @@ class PINSConfig(TrainingArguments):
             ("self_regularization_alpha", 0.0 <= self.self_regularization_alpha <= 1.0, "a number in [0, 1]"),
             ("self_regularization_temperature", self.self_regularization_temperature > 0, "a number > 0"),
             ("prunable_modules", bool(self.prunable_modules), "a non-empty list of regular expressions"),
+            ("soft_movement_l1", self.soft_movement_l1 >= 0, "a number >= 0"),
+            ("grda_lr", self.grda_lr > 0, "a number > 0"),
+            ("grda_c", self.grda_c >= 0, "a number >= 0"),
+            ("grda_mu", 0.5 < self.grda_mu < 1.0, "a number in (0.5, 1)"),
+            ("grda_momentum", 0.0 <= self.grda_momentum < 1.0, "a number in [0, 1)"),
+            ("grda_weight_decay", self.grda_weight_decay >= 0, "a number >= 0"),
+            ("grda_calibration_trials", self.grda_calibration_trials >= 0, "an integer >= 0"),
+            ("grda_calibration_growth", self.grda_calibration_growth > 1, "a number > 1"),
+            ("grda_calibration_epochs", self.grda_calibration_epochs > 0, "a number > 0"),
+            ("grda_calibration_tolerance", self.grda_calibration_tolerance >= 0, "a number >= 0"),
+            ("grda_c", not (self.pruning_method == "grda" and self.grda_calibration_trials > 0 and self.grda_c == 0
+                            and self.target_sparsity > 0), "a number > 0 to start the calibration from"),
+            ("gfs_imitation", self.gfs_imitation in GFS_IMITATIONS, f"one of {', '.join(GFS_IMITATIONS)}"),
+            ("gfs_ffn_keep", self.gfs_ffn_keep is None or 0.0 < self.gfs_ffn_keep <= 1.0, "null or a number in (0, 1]"),
+            ("gfs_heads_keep", self.gfs_heads_keep is None or 0.0 < self.gfs_heads_keep <= 1.0,
+             "null or a number in (0, 1]"),
+            ("gfs_budget", self.gfs_budget in GFS_BUDGETS, f"one of {', '.join(GFS_BUDGETS)}"),
+            ("gfs_tolerance", self.gfs_tolerance is None or self.gfs_tolerance >= 0, "null or a number >= 0"),
+            ("gfs_samples", self.gfs_samples >= 1, "an integer >= 1"),
+            ("gfs_dev_samples", self.gfs_dev_samples >= 1, "an integer >= 1"),
+            ("gfs_then", self.gfs_then in ("none", *SCHEDULED_METHODS), f"one of none, {', '.join(SCHEDULED_METHODS)}"),
+            ("gfs_then", not (self.pruning_method == "gfs" and self.gfs_then != "none" and self.gfs_ffn_keep is None
+                              and self.gfs_heads_keep is None),
+             "'none' unless gfs_ffn_keep or gfs_heads_keep is set (with gfs_then, target_sparsity is the unstructured "
+             "target of the remaining weights)"),
         ]
         for name, ok, accepted in checks:
             if not ok:
                 raise ValueError(f"{name}: expected {accepted}, got {getattr(self, name)!r}")
+        for pattern in self.prunable_modules:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"prunable_modules: {pattern!r} is not a valid regular expression ({exc})") from None
         if self.self_regularization and self.eval_strategy == "no":
             raise ValueError("self_regularization needs evaluations on the dev split: set eval_strategy to 'steps' or 'epoch'")
         if self.load_best_model_at_end:
@@ -97,6 +181,13 @@ class PINSConfig(TrainingArguments):
                 "load_best_model_at_end: not supported; PINSTrainer itself keeps the best dev checkpoint among those "
                 "at the target sparsity"
             )
+
+
+def unstructured_method(args) -> str:
+    """The scorer the Trainer's pruner uses: `gfs_then` after greedy forward selection, else the method itself."""
+    if args.pruning_method == "gfs" and getattr(args, "gfs_then", "none") != "none":
+        return args.gfs_then
+    return args.pruning_method
 
 
 def pruning_field_names() -> list[str]:

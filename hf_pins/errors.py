@@ -19,3 +19,11 @@ class DataError(UserError):
 
 class ModelError(UserError):
     """A model path or id cannot be resolved or loaded."""
+
+
+class RunStopped(Exception):
+    """SIGINT or SIGTERM stopped training after a checkpoint was saved; `--resume` continues it."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -31,8 +31,12 @@ def resolve_model_path(name_or_path: str) -> str:
 def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
     """Load the tokenizer and a sequence-classification model with a head sized for the task."""
     name = resolve_model_path(model_spec["name_or_path"])
-    if name.startswith((".", "/", "~")) and not os.path.isdir(os.path.expanduser(name)):
-        raise ModelError(f"model.name_or_path: {name} is not a directory (expected a model folder or a Hub id)")
+    local = os.path.expanduser(name)
+    if name.startswith((".", "/", "~")) or os.path.isdir(local):
+        if not os.path.isdir(local):
+            raise ModelError(f"model.name_or_path: {name} is not a directory (expected a model folder or a Hub id)")
+        if not os.path.isfile(os.path.join(local, "config.json")):
+            raise ModelError(f"model.name_or_path: {name} holds no config.json (expected a save_pretrained folder)")
     common = {"revision": model_spec.get("revision"), "trust_remote_code": bool(model_spec.get("trust_remote_code"))}
     labels = {}
     if task.is_regression:
@@ -49,7 +53,7 @@ def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
         config = AutoConfig.from_pretrained(name, **common, **labels)
         tokenizer = AutoTokenizer.from_pretrained(model_spec.get("tokenizer") or name, **common)
         model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:  # unreadable or unsupported files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {first}") from None
     return model, tokenizer

@@ -10,19 +10,26 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import signal
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
-from .config import PINSConfig
+from .config import PINSConfig, unstructured_method
 from .pruning.pruner import Pruner
 from .pruning.schedule import CubicSchedule
 from .selfreg import SelfRegularizer, self_regularized_loss
 
 PRUNING_STATE_TENSORS = "pruning_state.safetensors"
 PRUNING_STATE_META = "pruning_state.json"
+STAGING_DIR = ".checkpoint-staging"
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the importance scores stopped being finite numbers."""
 
 
 class _PruningCallback(TrainerCallback):
@@ -33,6 +40,19 @@ class _PruningCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.trainer._start_pruning(state.max_steps)
+        self._previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._request_stop)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+
+    def _request_stop(self, signum, frame):
+        self.trainer.stop_signal = signum
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for sig, handler in getattr(self, "_previous", {}).items():
+            signal.signal(sig, handler)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.trainer.pruner.before_optimizer_step(state.global_step, kwargs.get("optimizer"))
@@ -41,6 +61,10 @@ class _PruningCallback(TrainerCallback):
         self.trainer._after_optimizer_step(state.global_step, kwargs.get("optimizer"))
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.trainer.stop_signal is not None:  # SIGINT/SIGTERM: save a checkpoint, then stop
+            control.should_save = True
+            control.should_training_stop = True
+            return control
         # The final model is chosen among evaluations at the target sparsity: make sure the last step is one.
         if state.global_step >= state.max_steps and args.eval_strategy != "no":
             control.should_evaluate = True
@@ -64,7 +88,7 @@ class PINSTrainer(Trainer):
         self.is_regression = is_regression
         self.pruner = Pruner(
             self.model,
-            method=args.pruning_method,
+            method=unstructured_method(args),
             target_sparsity=args.target_sparsity,
             patterns=args.prunable_modules,
             mask_mode=args.mask_mode,
@@ -76,6 +100,9 @@ class PINSTrainer(Trainer):
         self.evaluations: list[dict] = []
         self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights"}
         self._pruning_active = False
+        self.grda_outcome: dict | None = None  # gRDA: the sparsity it reached, and whether a final cut followed
+        self._staging_dir: str | None = None
+        self.stop_signal: int | None = None  # set when SIGINT/SIGTERM asked the run to stop after a checkpoint
         # Our loss is a mean over the batch: let the Trainer divide it by the accumulation steps.
         self.model_accepts_loss_kwargs = False
         self.add_callback(_PruningCallback(self))
@@ -83,6 +110,9 @@ class PINSTrainer(Trainer):
     # -- schedule and steps ---------------------------------------------------------------------------------------
     def _start_pruning(self, max_steps: int) -> None:
         args = self.args
+        if not self.pruner.scorer.schedules_masks:  # gRDA, or after greedy forward selection: nothing to schedule
+            self._pruning_active = True
+            return
         try:
             schedule = CubicSchedule.from_config(
                 max_steps,
@@ -106,6 +136,15 @@ class PINSTrainer(Trainer):
         return name if name.startswith("eval_") else f"eval_{name}"
 
     # -- loss -----------------------------------------------------------------------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"training loss is {loss.item()} at step {self.state.global_step + 1}; "
+                f"the last good checkpoint (if any) is in {self.args.output_dir}"
+            )
+        return loss
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training or self.selfreg is None or not self.selfreg.has_teacher:
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
@@ -137,9 +176,10 @@ class PINSTrainer(Trainer):
             raise KeyError(f"metric_for_best_model {key!r} is not among the dev metrics {sorted(metrics)}")
         value, step = float(metrics[key]), self.state.global_step
         if not math.isfinite(value):
-            raise FloatingPointError(f"dev metric {key} is {value} at step {step}")
+            raise TrainingDiverged(f"dev metric {key} is {value} at step {step}")
         sparsity = self.pruner.sparsity()
         at_target = self.pruner.schedule is not None and step > 0 and self.pruner.schedule.at_target(step - 1)
+        at_target = at_target or (self.pruner.schedule is None and self.pruner.scorer.structure_fixed)
         self.evaluations.append({"step": step, "sparsity": sparsity, "dev_metric": value, "at_target": at_target})
         logs = {}
         if self.selfreg is not None and self.selfreg.maybe_refresh(self.model, value, step):
@@ -160,7 +200,25 @@ class PINSTrainer(Trainer):
         if self.best_at_target is not None:
             self.model.load_state_dict(self.best_at_target["weights"])
         self.pruner.apply_masks()
+        if self.args.pruning_method == "grda":
+            self._finish_grda()
         return output
+
+    def create_optimizer(self):
+        """gRDA prunes through its optimizer: it gets the prunable matrices, `args.optim` the rest (one object)."""
+        if self.optimizer is None and self.args.pruning_method == "grda":
+            from .optim.grda import grda_for_trainer
+
+            self.optimizer = grda_for_trainer(self)
+        return super().create_optimizer()
+
+    def _finish_grda(self) -> None:
+        """gRDA's sparsity is an outcome: record it; if short of a target, cut the smallest weights (reported)."""
+        reached, target = self.pruner.sparsity(), self.args.target_sparsity
+        cut = bool(self.args.grda_final_cut and target > 0 and reached < target)
+        if cut:
+            self.pruner.cut_to(target)
+        self.grda_outcome = {"sparsity_reached": reached, "final_cut": cut}
 
     # -- logs -----------------------------------------------------------------------------------------------------
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
@@ -170,8 +228,6 @@ class PINSTrainer(Trainer):
                 logs["target_sparsity"] = round(self.pruner.schedule.sparsity(self.state.global_step - 1), 6)
             if math.isfinite(self.pruner.last_threshold):
                 logs["threshold"] = self.pruner.last_threshold
-            if not math.isfinite(logs["loss"]):
-                raise FloatingPointError(f"training loss is {logs['loss']} at step {self.state.global_step}")
         super().log(logs, *args, **kwargs)
 
     def sparsity_report(self) -> dict:
@@ -205,16 +261,38 @@ class PINSTrainer(Trainer):
         if "best_at_target" in meta:
             self.best_at_target = dict(meta["best_at_target"], weights=part("best."))
 
+    def _get_output_dir(self, trial):
+        if self._staging_dir is not None:
+            return self._staging_dir
+        return super()._get_output_dir(trial)
+
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        if not self.args.should_save:
-            return
-        folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
-        state = self.pruning_state_dict()
-        tensors = {k: v.detach().contiguous().cpu().clone() for k, v in state["tensors"].items()}
-        save_file(tensors, os.path.join(folder, PRUNING_STATE_TENSORS))
-        with open(os.path.join(folder, PRUNING_STATE_META), "w") as f:
-            json.dump(state["meta"], f)
+        """Write the checkpoint (model, optimizer, RNG, Trainer and pruning state) into a staging folder, then rename
+        it into place: a `checkpoint-N` folder is complete or absent, whenever the process is killed."""
+        run_dir = self._get_output_dir(trial=trial)
+        name = f"checkpoint-{self.state.global_step}"
+        staging_root = os.path.join(run_dir, STAGING_DIR)
+        self._staging_dir = staging_root
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging_dir = None
+        staged = os.path.join(staging_root, name)
+        if self.args.should_save:
+            state = self.pruning_state_dict()
+            tensors = {k: v.detach().contiguous().cpu().clone() for k, v in state["tensors"].items()}
+            save_file(tensors, os.path.join(staged, PRUNING_STATE_TENSORS))
+            with open(os.path.join(staged, PRUNING_STATE_META), "w") as f:
+                json.dump(state["meta"], f)
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            final = os.path.join(run_dir, name)
+            if os.path.exists(final):  # a checkpoint of the same step from an earlier, interrupted attempt
+                shutil.rmtree(final)
+            os.replace(staged, final)
+            shutil.rmtree(staging_root, ignore_errors=True)
+            self._rotate_checkpoints(use_mtime=False, output_dir=run_dir)
+        self.accelerator.wait_for_everyone()
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)

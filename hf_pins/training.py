@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,12 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .data.glue import load_glue_splits, tokenize_splits
 from .data.tasks import get_task
-from .errors import UserError
+from .errors import RunStopped, UserError
 from .metrics.glue import compute_metrics_fn, main_metric
 from .modeling import load_model_and_tokenizer
 from .paths import resolve_package_path
+from .pruning.schedule import CubicSchedule
+from .pruning.targets import find_prunable
 from .recipe import Recipe
 from .trainer import PINSTrainer
 
@@ -54,6 +57,33 @@ def check_output_dir(path: Path, resume: bool, overwrite: bool) -> str | None:
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise UserError(f"--output-dir {path}: exists and is not empty; pass --overwrite to write into it anyway or --resume to continue its run")
     return None
+
+
+def estimate_total_steps(args, num_examples: int) -> int:
+    """The number of optimizer steps the Trainer will take (its own formula: batches per epoch, accumulation)."""
+    if args.max_steps > 0:
+        return args.max_steps
+    batches = math.ceil(num_examples / (args.per_device_train_batch_size * max(1, args.world_size)))
+    per_epoch = max(1, batches // args.gradient_accumulation_steps + int(batches % args.gradient_accumulation_steps > 0))
+    return math.ceil(args.num_train_epochs * per_epoch)
+
+
+def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
+    """Catch before anything is written what would otherwise fail once training starts."""
+    if not find_prunable(model, args.prunable_modules):
+        raise UserError(
+            f"pruning.prunable_modules {args.prunable_modules}: matches no nn.Linear module of "
+            f"{recipe.model['name_or_path']}"
+        )
+    total = estimate_total_steps(args, num_examples)
+    try:
+        CubicSchedule.from_config(
+            total, args.target_sparsity, warmup_steps=args.pruning_warmup_steps, warmup_ratio=args.pruning_warmup_ratio,
+            final_steps=args.pruning_final_steps, final_ratio=args.pruning_final_ratio,
+            update_interval=args.mask_update_interval,
+        )
+    except ValueError as exc:
+        raise UserError(f"pruning.warmup_steps / pruning.final_steps: {exc}") from None
 
 
 def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict) -> dict:
@@ -101,6 +131,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         max_train_samples=data["max_train_samples"], max_eval_samples=data["max_eval_samples"],
     )
     model, tokenizer = load_model_and_tokenizer(recipe.model, task)
+    check_pruning_fits(recipe, args, model, len(splits.train))
     tokenized = tokenize_splits(splits, tokenizer, max_length=data["max_length"])
 
     trainer = PINSTrainer(
@@ -114,6 +145,12 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         is_regression=task.is_regression,
     )
     trainer.train(resume_from_checkpoint=checkpoint)
+    if trainer.stop_signal is not None:
+        raise RunStopped(
+            f"{signal.Signals(trainer.stop_signal).name} at step {trainer.state.global_step}; checkpoint saved in "
+            f"{out / f'checkpoint-{trainer.state.global_step}'}; continue with --resume --output-dir {out}",
+            trainer.stop_signal,
+        )
     dev = trainer.evaluate()
     test = {name: trainer.evaluate(ds, metric_key_prefix=name) for name, ds in tokenized.test.items()}
     report = build_report(trainer, recipe, dev, test)

@@ -106,7 +106,7 @@ class Pruner:
         scores = self.scorer.scores()
         for n, s in scores.items():
             if not torch.isfinite(s).all():
-                raise FloatingPointError(f"non-finite importance scores in {n}")
+                raise FloatingPointError(f"non-finite importance scores in {n} at step {len(self.history)} of the mask updates")
         if self.mask_mode == "persistent":
             # A pruned weight never comes back: it ranks below every live weight.
             scores = {n: s.float().masked_fill(~self.masks[n], float("-inf")) for n, s in scores.items()}
