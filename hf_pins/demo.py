@@ -1,8 +1,9 @@
 """The embedded demo task: a small entailment data set in GLUE's RTE format, generated from templates.
 
 GLUE text may not be redistributed with the project, so `make demo` runs on sentences this module writes itself:
-a premise states who did what where and when; the hypothesis either follows from it (entailment) or changes one fact
-(not_entailment). Regenerate the shipped files with `python -m hf_pins.demo hf_pins/demo_data`.
+a premise states who did what where and when; the hypothesis either restates part of it (entailment) or changes one
+fact to a person, place, object or action the premise does not mention (not_entailment). It is meant to be learnable in
+a few hundred steps, so that the demo shows what pruning costs, not what the task costs. Regenerate the shipped files with `python -m hf_pins.demo hf_pins/demo_data`.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ def _pair(rng: random.Random) -> tuple[str, str, str]:
             f"Something was {verb} at the {place}.",
         ])
         return premise, hypothesis, "entailment"
+    stranger = rng.choice([n for n in NAMES if n not in (name, other)])
     hypothesis = rng.choice([
-        f"{other} {verb} {thing}.",
+        f"{stranger} {verb} {thing}.",
         f"{name} {wrong_verb} {thing}.",
         f"{name} {verb} {other_thing}.",
         f"{name} was at the {other_place} on {day}.",
-        f"{name} waited outside the {place}.",
+        f"{stranger} waited outside the {place}.",
     ])
     return premise, hypothesis, "not_entailment"
 

@@ -126,10 +126,14 @@ def _matches(value, hint) -> bool:
 
 
 def _coerce(value, hint):
-    """YAML 1.1 reads `3e-5` as a string: accept such numbers where the field wants a float."""
-    wants_float = hint is float or (
-        typing.get_origin(hint) in (typing.Union, types.UnionType) and float in typing.get_args(hint)
-    )
+    """Undo two YAML 1.1 surprises: `3e-5` is read as a string, and `no` (as in `save_strategy: no`) as false."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+    if isinstance(value, bool) and enums and bool not in args:
+        word = "yes" if value else "no"
+        if any(word in {str(m.value) for m in e} for e in enums):
+            return word
+    wants_float = float in args
     if wants_float and isinstance(value, str):
         try:
             return float(value)

@@ -230,6 +230,16 @@ class PINSTrainer(Trainer):
                 logs["threshold"] = self.pruner.last_threshold
         super().log(logs, *args, **kwargs)
 
+    def create_model_card(self, *args, **kwargs) -> None:
+        """The Trainer's `push_to_hub` calls this: write hf_pins's card (method, sparsity, metrics, recipe) instead of
+        the generic one, when the output directory holds a trained model's report."""
+        from .card import write_model_card
+
+        if self.is_world_process_zero() and os.path.exists(os.path.join(self.args.output_dir, "pruning_report.json")):
+            write_model_card(self.args.output_dir)
+        else:
+            super().create_model_card(*args, **kwargs)
+
     def sparsity_report(self) -> dict:
         """`{"overall": float, "modules": {name: float}}`: exact zeros among the prunable weights."""
         return self.pruner.report()

@@ -23,6 +23,8 @@ from .errors import RunStopped, UserError
 from .metrics.glue import compute_metrics_fn, main_metric
 from .modeling import load_model_and_tokenizer
 from .paths import resolve_package_path
+from .card import write_model_card
+from .plots import write_training_plots
 from .pruning.schedule import CubicSchedule
 from .pruning.targets import find_prunable
 from .recipe import Recipe
@@ -31,6 +33,8 @@ from .trainer import PINSTrainer
 REPORT_FILE = "pruning_report.json"
 RECIPE_FILE = "recipe.yaml"
 LOG_FILE = "training_log.json"
+GFS_FILE = "gfs_structure.json"  # written before training, so that --resume rebuilds the same smaller model
+GRDA_FILE = "grda_calibration.json"
 
 
 @dataclass
@@ -86,9 +90,36 @@ def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
         raise UserError(f"pruning.warmup_steps / pruning.final_steps: {exc}") from None
 
 
-def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict) -> dict:
-    """The `pruning_report.json` every method writes: sparsity, metrics and how the run got there."""
+def versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {"hf_pins": __version__, "transformers": transformers.__version__, "torch": torch.__version__}
+
+
+def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, structure: dict | None = None,
+                 calibration: dict | None = None) -> dict:
+    """The `pruning_report.json` every method writes: sparsity, metrics and how the run got there.
+
+    After greedy forward selection, sparsity is relative to the original prunable weights (removed units count as
+    pruned) and `structure` says what was kept; for gRDA, `grda` holds the sparsity it reached by itself, the
+    calibration of `c`, and `final_cut` whether a magnitude cut then brought it to the target."""
     sparsity = trainer.sparsity_report()
+    prunable = trainer.pruner.num_weights
+    if structure is not None:
+        from .structured.gfs import structured_sparsity
+
+        structure = dict(structure)
+        before = structure.pop("modules_before")
+        sparsity = structured_sparsity({"modules_before": before}, trainer.model, trainer.args.prunable_modules)
+        prunable = sum(before.values())
+    grda = None
+    if trainer.grda_outcome is not None:
+        args = trainer.args
+        grda = {**trainer.grda_outcome, "c": args.grda_c, "mu": args.grda_mu, "lr": args.grda_lr,
+                "momentum": args.grda_momentum, "weight_decay": args.grda_weight_decay, "calibration": calibration}
     strip = lambda m, p: {k[len(p) + 1:]: v for k, v in m.items() if k.startswith(p + "_") and not k.endswith(("runtime", "per_second"))}  # noqa: E731
     schedule = trainer.pruner.schedule
     return {
@@ -98,7 +129,7 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict) ->
         "target_sparsity": recipe.pruning["target_sparsity"],
         "overall": sparsity["overall"],
         "modules": sparsity["modules"],
-        "prunable_weights": trainer.pruner.num_weights,
+        "prunable_weights": prunable,
         "main_metric": main_metric(recipe.task),
         "metrics": {"dev": strip(dev, "eval"), **{name: strip(m, name) for name, m in test.items()}},
         "dense_metrics": None,
@@ -112,7 +143,10 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict) ->
         "history": trainer.pruner.history,
         "evaluations": trainer.evaluations,
         "teacher_refreshes": [] if trainer.selfreg is None else trainer.selfreg.refreshes,
-        "structure": None,
+        "structure": structure,
+        "versions": versions(),
+        "final_cut": bool(grda and grda["final_cut"]),
+        "grda": grda,
     }
 
 
@@ -133,17 +167,23 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     model, tokenizer = load_model_and_tokenizer(recipe.model, task)
     check_pruning_fits(recipe, args, model, len(splits.train))
     tokenized = tokenize_splits(splits, tokenizer, max_length=data["max_length"])
-
-    trainer = PINSTrainer(
-        model=model,
-        args=args,
+    collator = DataCollatorWithPadding(tokenizer)
+    trainer_kwargs = dict(
         train_dataset=tokenized.train,
         eval_dataset=tokenized.dev,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=compute_metrics_fn(recipe.task),
         is_regression=task.is_regression,
     )
+    structure = calibration = None
+    if args.pruning_method == "gfs":
+        model, structure = _greedy_forward_selection(model, args, out, checkpoint, tokenized, collator, task)
+    if args.pruning_method == "grda" and args.target_sparsity > 0 and args.grda_calibration_trials > 0:
+        calibration = _calibrate_grda(model, args, out, checkpoint, trainer_kwargs)
+        args.grda_c = calibration["chosen_c"]
+
+    trainer = PINSTrainer(model=model, args=args, **trainer_kwargs)
     trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.stop_signal is not None:
         raise RunStopped(
@@ -153,20 +193,47 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         )
     dev = trainer.evaluate()
     test = {name: trainer.evaluate(ds, metric_key_prefix=name) for name, ds in tokenized.test.items()}
-    report = build_report(trainer, recipe, dev, test)
+    report = build_report(trainer, recipe, dev, test, structure=structure, calibration=calibration)
 
     if trainer.args.should_save:
         trainer.save_model(str(out))
         (out / RECIPE_FILE).write_text(recipe.to_yaml())
         (out / REPORT_FILE).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
         (out / LOG_FILE).write_text(json.dumps(trainer.state.log_history, indent=1, default=str) + "\n")
-        try:
-            from .plots import write_training_plots
-        except ImportError:
-            pass
-        else:
-            write_training_plots(out)
+        write_training_plots(out)
+        write_model_card(out)
     return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
+
+
+def _greedy_forward_selection(model, args, out: Path, checkpoint, tokenized, collator, task):
+    """Select and remove units before training (on resume: the smaller model and structure saved by the first run)."""
+    if checkpoint is not None and (out / GFS_FILE).is_file():
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(checkpoint), json.loads((out / GFS_FILE).read_text())
+    from .structured.gfs import greedy_forward_selection
+
+    try:
+        structure = greedy_forward_selection(model, args, tokenized.train, tokenized.dev, collator, task.is_regression)
+    except ValueError as exc:
+        raise UserError(f"pruning.method gfs: {exc}") from None
+    if args.should_save:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / GFS_FILE).write_text(json.dumps(structure, indent=1) + "\n")
+    return model, structure
+
+
+def _calibrate_grda(model, args, out: Path, checkpoint, trainer_kwargs) -> dict:
+    """Short runs choosing gRDA's c (on resume: the choice the first run made)."""
+    if checkpoint is not None and (out / GRDA_FILE).is_file():
+        return json.loads((out / GRDA_FILE).read_text())
+    from .optim.grda_calibration import calibrate_grda
+
+    calibration = calibrate_grda(model, args, **trainer_kwargs)
+    if args.should_save:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / GRDA_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
+    return calibration
 
 
 def format_summary(result: TrainResult) -> str:
@@ -176,6 +243,12 @@ def format_summary(result: TrainResult) -> str:
         f"hf-pins: {r['method']} on {r['task']} finished in {minutes}m{seconds:02d}s",
         f"  sparsity   {r['overall']:.4f} (target {r['target_sparsity']:.4f}) over {r['prunable_weights']:,} prunable weights",
     ]
+    if r.get("grda"):
+        cut = "; then a final magnitude cut to the target" if r["final_cut"] else ""
+        lines.append(f"  gRDA       reached {r['grda']['sparsity_reached']:.4f} with c={r['grda']['c']:.3g}{cut}")
+    if r.get("structure"):
+        p = r["structure"]["parameters"]
+        lines.append(f"  structure  {p['before']:,} -> {p['after']:,} parameters (units removed before fine-tuning)")
     for split, metrics in r["metrics"].items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "loss" and isinstance(v, float) and math.isfinite(v))
         lines.append(f"  {split:<10} {shown}")

@@ -76,3 +76,38 @@ def test_non_empty_output_dir_is_refused_without_overwrite(tmp_path, tiny_recipe
 def test_missing_recipe_file(tmp_path, capsys):
     code, _, stderr = run_cli(capsys, "train", str(tmp_path / "nope.yaml"))
     assert code == 2 and "nope.yaml" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+METHOD_SETTINGS = {
+    "pins": [], "magnitude": [], "movement": [], "soft_movement": [], "platon": [],
+    "grda": ["pruning.grda_lr=0.05", "pruning.grda_c=0.02", "pruning.grda_calibration_trials=2"],
+    "gfs": ["pruning.target_sparsity=0.5"],
+}
+
+
+@pytest.mark.parametrize("method", list(METHOD_SETTINGS))
+def test_every_method_trains_from_the_command_line(tmp_path, tiny_recipe, capsys, method):
+    out = tmp_path / "model"
+    sets = [f"pruning.method={method}", *METHOD_SETTINGS[method]]
+    code, stdout, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out),
+                              *[arg for s in sets for arg in ("--set", s)])
+    assert code == 0, stdout
+    report = json.loads((out / "pruning_report.json").read_text())
+    assert report["method"] == method and set(report["modules"]) and "accuracy" in report["metrics"]["test"]
+    if method == "grda":  # sparsity is gRDA's outcome; a final cut, if any, is named
+        grda = report["grda"]
+        assert 0 < grda["sparsity_reached"] and report["final_cut"] == grda["final_cut"]
+        assert len(grda["calibration"]["trials"]) == 2 and grda["c"] == grda["calibration"]["chosen_c"]
+        expected = max(grda["sparsity_reached"], 0.8) if grda["final_cut"] else grda["sparsity_reached"]
+        assert report["overall"] == pytest.approx(expected, abs=1e-3)
+    elif method == "gfs":  # a smaller encoder that reloads exactly
+        from transformers import AutoModelForSequenceClassification
+
+        structure = report["structure"]
+        assert structure["parameters"]["after"] < structure["parameters"]["before"]
+        assert report["overall"] == pytest.approx(1 - structure["prunable_weights"]["after"] / report["prunable_weights"])
+        model, info = AutoModelForSequenceClassification.from_pretrained(out, output_loading_info=True)
+        assert not any(info.values()), info
+        assert sum(p.numel() for p in model.parameters()) == structure["parameters"]["after"]
+    else:
+        assert abs(report["overall"] - 0.8) <= 0.005

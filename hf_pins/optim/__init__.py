@@ -1,0 +1,1 @@
+"""Optimizers that prune: gRDA / gRDAM, and the composition that lets them share one Trainer with AdamW."""

@@ -1,0 +1,133 @@
+"""Movement, soft movement and PLATON scores against hand-computed examples; every method trains with and without
+self-regularization; each method's recipe keys are validated like every other key."""
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import make_trainer
+from hf_pins.errors import RecipeError
+from hf_pins.pruning.pruner import Pruner
+from hf_pins.pruning.schedule import CubicSchedule
+from hf_pins.pruning.scorers import SCORERS
+from hf_pins.recipe import load_recipe
+
+NAME = "layer.0.proj.weight"
+
+
+class OneWeight(nn.Module):
+    """A single prunable 1x2 matrix `[1, -2]`, named like an encoder block's projection."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.ModuleList([nn.Module()])
+        self.layer[0].proj = nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            self.layer[0].proj.weight.copy_(torch.tensor([[1.0, -2.0]]))
+
+
+class Args:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def two_sgd_steps(method: str, **args) -> Pruner:
+    """SGD at lr 0.1 with gradient [0.5, 0.25], then [-1, 0.5]; the masks are not due yet (warm-up)."""
+    model = OneWeight()
+    weight = model.layer[0].proj.weight
+    pruner = Pruner(model, method, 0.5, args=Args(score_beta1=0.5, score_beta2=0.5, **args))
+    pruner.set_schedule(CubicSchedule(20, 0.5, warmup_steps=10, final_steps=2, update_interval=20))
+    opt = torch.optim.SGD([weight], lr=0.1)
+    for step, grad in enumerate(([[0.5, 0.25]], [[-1.0, 0.5]])):
+        weight.grad = torch.tensor(grad)
+        pruner.before_optimizer_step(step, opt)
+        opt.step()
+        pruner.after_optimizer_step(step, opt)
+    return pruner
+
+
+def test_movement_accumulates_minus_theta_g_at_the_weights_the_forward_pass_used():
+    # step 1: theta [1, -2], g [0.5, 0.25]      -> -theta*g = [-0.5, 0.5];  SGD -> theta [0.95, -2.025]
+    # step 2: theta [0.95, -2.025], g [-1, 0.5] -> -theta*g = [0.95, 1.0125]
+    pruner = two_sgd_steps("movement")
+    torch.testing.assert_close(pruner.scorer.scores()[NAME], torch.tensor([[0.45, 1.5125]]))
+    weighted = two_sgd_steps("movement", movement_lr_weighted=True)  # each term times lr 0.1
+    torch.testing.assert_close(weighted.scorer.scores()[NAME], torch.tensor([[0.045, 0.15125]]))
+
+
+def test_soft_movement_is_a_proximal_l1_step_on_the_scores():
+    # lambda_t = 0.5 * mean|-theta*g|.  step 1: mean 0.5 -> lambda 0.25; soft([-0.5, 0.5], 0.25) = [-0.25, 0.25]
+    # step 2: mean 0.98125 -> lambda 0.490625; soft([0.7, 1.2625], 0.490625) = [0.209375, 0.771875]
+    pruner = two_sgd_steps("soft_movement", soft_movement_l1=0.5)
+    torch.testing.assert_close(pruner.scorer.score[NAME], torch.tensor([[0.209375, 0.771875]]))
+    plain = two_sgd_steps("soft_movement", soft_movement_l1=0.0)
+    torch.testing.assert_close(plain.scorer.scores()[NAME], two_sgd_steps("movement").scorer.scores()[NAME])
+
+
+def test_soft_movement_ranks_zero_scores_by_magnitude_between_negative_and_positive():
+    model = nn.Module()
+    model.layer = nn.ModuleList([nn.Module()])
+    model.layer[0].proj = nn.Linear(5, 1, bias=False)
+    with torch.no_grad():
+        model.layer[0].proj.weight.copy_(torch.tensor([[9.0, 0.1, 3.0, 0.2, 5.0]]))
+    pruner = Pruner(model, "soft_movement", 0.5, args=Args(soft_movement_l1=1.0))
+    pruner.scorer.score[NAME] = torch.tensor([[-1e-6, 0.0, 0.0, 2e-6, 0.0]])
+    ranking = pruner.scorer.scores()[NAME].flatten().argsort().tolist()
+    assert ranking == [0, 1, 2, 4, 3]  # negative, then the zeros by |theta| (0.1 < 3 < 5), then positive
+
+
+def test_platon_scores_the_magnitude_of_theta_times_g_before_the_step():
+    # |theta(t) * g(t)|: step 1 [0.5, 0.5], step 2 [0.95, 1.0125]; one window of two steps: mean [0.725, 0.75625]
+    pruner = two_sgd_steps("platon")
+    smoothed = pruner.scorer.smoothed
+    torch.testing.assert_close(smoothed.window_sum[NAME], torch.tensor([[1.45, 1.5125]]))
+    smoothed.close_window()
+    window = torch.tensor([[0.725, 0.75625]])
+    mean = 0.5 * window
+    uncertainty = 0.5 * (window - mean).abs()
+    torch.testing.assert_close(pruner.scorer.scores()[NAME], mean * uncertainty)
+
+
+METHODS = ["pins", "magnitude", "movement", "soft_movement", "platon", "grda", "gfs"]
+
+
+@pytest.mark.parametrize("self_regularization", [True, False], ids=["selfreg", "plain"])
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_with_and_without_self_regularization(tmp_path, method, self_regularization):
+    extra = {"grda_c": 0.05, "grda_lr": 0.05} if method == "grda" else {}
+    trainer = make_trainer(tmp_path, pruning_method=method, self_regularization=self_regularization,
+                           num_train_epochs=2, **extra)
+    trainer.train()
+    report = trainer.sparsity_report()
+    assert (trainer.selfreg is not None) == self_regularization
+    if self_regularization:
+        assert trainer.selfreg.refreshes
+    if SCORERS[method].schedules_masks:
+        assert report["overall"] == pytest.approx(0.8, abs=1 / trainer.pruner.num_weights + 1e-12)
+    elif method == "grda":  # nothing forced during training; the final cut is reported
+        assert trainer.grda_outcome["final_cut"] == (trainer.grda_outcome["sparsity_reached"] < 0.8)
+        assert 0 < trainer.grda_outcome["sparsity_reached"] and report["overall"] >= 0.8 - 1e-3
+        assert not trainer.pruner.history
+    else:  # gfs: fine-tuning after the selection, no unstructured mask; any evaluation may be the final model
+        assert report["overall"] == 0.0 and trainer.best_at_target is not None
+
+
+@pytest.mark.parametrize("override, key", [
+    ("pruning.grda_mu=0.4", "pruning.grda_mu"),
+    ("pruning.grda_momentum=1.0", "pruning.grda_momentum"),
+    ("pruning.soft_movement_l1=-1", "pruning.soft_movement_l1"),
+    ("pruning.gfs_ffn_keep=0", "pruning.gfs_ffn_keep"),
+    ("pruning.gfs_imitation=both", "pruning.gfs_imitation"),
+    ("pruning.gfs_then=grda", "pruning.gfs_then"),
+    ("pruning.movement_lr_weighted=maybe", "pruning.movement_lr_weighted"),
+])
+def test_method_keys_are_validated_like_every_other_key(tiny_recipe, override, key):
+    with pytest.raises(RecipeError, match=key.replace(".", r"\.")):
+        load_recipe(tiny_recipe, overrides=[override])
+
+
+def test_gfs_then_needs_a_structured_budget(tiny_recipe):
+    with pytest.raises(RecipeError, match="pruning.gfs_then"):
+        load_recipe(tiny_recipe, overrides=["pruning.method=gfs", "pruning.gfs_then=pins"])
+    recipe = load_recipe(tiny_recipe, overrides=["pruning.method=gfs", "pruning.gfs_then=pins", "pruning.gfs_ffn_keep=0.5"])
+    assert recipe.pruning["gfs_then"] == "pins"
