@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "step_overhead.json"
-DEFAULT_CONFIGS = ("plain", "pins", "pins_no_selfreg")
+# gfs is left out: its selection is a one-off before training, and its fine-tuning is plain fine-tuning.
+DEFAULT_CONFIGS = ("plain", "pins", "pins_no_selfreg", "magnitude", "movement", "soft_movement", "platon", "grda")
 
 
 def _worker(options) -> dict:
@@ -73,8 +74,9 @@ def _worker(options) -> dict:
         trainer = Trainer(args=TrainingArguments(**common), **kw)
     else:
         method, _, variant = options.worker.partition("_no_")
+        # Self-regularization is PINS's own part: the baselines run as published, without it.
         config = PINSConfig(**common, pruning_method=method, target_sparsity=0.8,
-                            self_regularization=variant != "selfreg")
+                            self_regularization=method == "pins" and variant != "selfreg")
         trainer = PINSTrainer(args=config, **kw)
         pruner = trainer.pruner
         for hook in ("before_optimizer_step", "after_optimizer_step"):

@@ -56,11 +56,38 @@ def self_regularized_loss(
     return (weight * kd + (1.0 - weight) * task).mean()
 
 
-class SelfRegularizer:
-    """Keeps the teacher: a frozen copy of the best model on the dev split so far, without dropout or gradients."""
+TEACHER_DTYPES = ("auto", "float32", "bfloat16")
 
-    def __init__(self, greater_is_better: bool = True):
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products are native here (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_teacher_dtype(name: str, device: torch.device) -> torch.dtype:
+    """`auto` is bfloat16 where it is native: the teacher only provides soft targets, and its forward pass is most of
+    what self-regularization costs per step."""
+    if name == "auto":
+        return torch.bfloat16 if fast_bfloat16(device) else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+class SelfRegularizer:
+    """Keeps the teacher: a frozen copy of the best model on the dev split so far, without dropout or gradients,
+    held in `dtype` (its logits are cast back to float32 for the loss)."""
+
+    def __init__(self, greater_is_better: bool = True, dtype: torch.dtype = torch.float32):
         self.greater_is_better = greater_is_better
+        self.dtype = dtype
         self.teacher: nn.Module | None = None
         self.best_metric: float | None = None
         self.refreshes: list[dict] = []
@@ -80,8 +107,7 @@ class SelfRegularizer:
         if not self.improves(metric):
             return False
         if self.teacher is None:
-            self.teacher = copy.deepcopy(student)
-            self.teacher.requires_grad_(False)
+            self.teacher = self._copy(student)
         else:
             self.teacher.load_state_dict(student.state_dict())
         self.teacher.eval()
@@ -89,9 +115,14 @@ class SelfRegularizer:
         self.refreshes.append({"step": step, "dev_metric": metric})
         return True
 
+    def _copy(self, student: nn.Module) -> nn.Module:
+        teacher = copy.deepcopy(student).to(self.dtype)
+        teacher.requires_grad_(False)
+        return teacher
+
     @torch.no_grad()
     def teacher_logits(self, inputs: dict) -> torch.Tensor:
-        return self.teacher(**inputs).logits
+        return self.teacher(**inputs).logits.float()
 
     def state_dict(self) -> dict:
         tensors = {} if self.teacher is None else {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()}
@@ -100,8 +131,7 @@ class SelfRegularizer:
     def load_state_dict(self, state: dict, student: nn.Module) -> None:
         weights = {k[len("teacher."):]: v for k, v in state["tensors"].items() if k.startswith("teacher.")}
         if weights:
-            self.teacher = copy.deepcopy(student)
-            self.teacher.requires_grad_(False)
+            self.teacher = self._copy(student)
             self.teacher.load_state_dict(weights)
             self.teacher.eval()
         else:

@@ -21,7 +21,7 @@ from transformers import Trainer, TrainerCallback
 from .config import PINSConfig, unstructured_method
 from .pruning.pruner import Pruner
 from .pruning.schedule import CubicSchedule
-from .selfreg import SelfRegularizer, self_regularized_loss
+from .selfreg import SelfRegularizer, resolve_teacher_dtype, self_regularized_loss
 
 PRUNING_STATE_TENSORS = "pruning_state.safetensors"
 PRUNING_STATE_META = "pruning_state.json"
@@ -96,7 +96,10 @@ class PINSTrainer(Trainer):
             args=args,
         )
         greater = True if args.greater_is_better is None else args.greater_is_better
-        self.selfreg = SelfRegularizer(greater_is_better=greater) if args.self_regularization else None
+        self.selfreg = None
+        if args.self_regularization:
+            dtype = resolve_teacher_dtype(args.self_regularization_teacher_dtype, args.device)
+            self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype)
         self.evaluations: list[dict] = []
         self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights"}
         self._pruning_active = False

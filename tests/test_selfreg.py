@@ -123,3 +123,23 @@ def test_training_loss_includes_the_teacher_term(tmp_path):
         trainer.selfreg.teacher = teacher
     assert with_teacher != pytest.approx(plain)
     assert make_trainer(tmp_path / "off", self_regularization=False).selfreg is None
+
+
+def test_teacher_can_be_held_in_bfloat16_and_gives_float32_logits():
+    from conftest import pad_collate, token_dataset
+
+    regularizer = SelfRegularizer(dtype=torch.bfloat16)
+    student = tiny_bert()
+    regularizer.maybe_refresh(student, 0.5, step=1)
+    assert all(p.dtype == torch.bfloat16 for p in regularizer.teacher.parameters())
+    batch = pad_collate([token_dataset(4)[i] for i in range(4)])
+    logits = regularizer.teacher_logits({k: v for k, v in batch.items() if k != "labels"})
+    assert logits.dtype == torch.float32
+    student.eval()
+    with torch.no_grad():
+        reference = student(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    torch.testing.assert_close(logits, reference, atol=0.05, rtol=0.05)
+    restored = SelfRegularizer(dtype=torch.bfloat16)
+    restored.load_state_dict(regularizer.state_dict(), student)
+    assert all(torch.equal(a, b) for a, b in zip(restored.teacher.state_dict().values(),
+                                                 regularizer.teacher.state_dict().values()))
