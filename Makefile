@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Tests and the demo never reach the Hub: a stray download fails fast instead of hanging.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-inference bench-glue clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ test: install
 
 bench: install
 	$(OFFLINE) $(BIN)/python benchmarks/step_overhead.py
+
+bench-inference: install
+	$(OFFLINE) $(BIN)/python benchmarks/inference_speed.py
+
+bench-glue: install
+	$(OFFLINE) $(BIN)/python benchmarks/glue_cpu.py --glue-dir ../shared/glue
 
 clean:
 	rm -rf $(VENV) build *.egg-info outputs
