@@ -34,12 +34,24 @@ class PINSScorer(Scorer):
             raise ValueError(f"importance_form must be 'signed' or 'absolute', got {self.form!r}")
         shapes = {n: p.shape for n, p in params.items()}
         device = next(iter(params.values())).device if params else None
+        self._scratch: dict[torch.Size, torch.Tensor] = {}  # one reusable buffer per matrix shape (absolute form)
         self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
 
     def _add(self, name: str, raw: torch.Tensor) -> None:
         if self.form == "absolute":
             raw = raw.abs_()
         self.smoothed.add(name, raw)
+
+    def _add_product(self, name: str, g: torch.Tensor, theta: torch.Tensor) -> None:
+        """Accumulate `-g * theta` (or its magnitude) without temporaries: this runs on every weight every step."""
+        window = self.smoothed.window_sum[name]
+        if self.form == "absolute":
+            scratch = self._scratch.get(window.shape)
+            if scratch is None:
+                scratch = self._scratch[window.shape] = torch.empty_like(window)
+            window.add_(torch.mul(g, theta, out=scratch).abs_())
+        else:
+            window.addcmul_(g, theta, value=-1.0)
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:
@@ -59,7 +71,7 @@ class PINSScorer(Scorer):
             return
         for name, p in self.params.items():
             if p.grad is not None:
-                self._add(name, -p.grad.float() * p.float())
+                self._add_product(name, p.grad.float(), p.float())
         self.smoothed.step()
 
     def end_window(self) -> None:
