@@ -6,7 +6,7 @@ Each configuration runs in its own process (so peak RSS is its own); the parent 
 backward, optimizer step, scores and masks; evaluations on the dev split are excluded, they are the same for all).
 Steps before the teacher exists are excluded for self-regularized runs, so the teacher's forward pass is always paid.
 
-    python benchmarks/step_overhead.py                       # demo data, MiniLM-L6 from the offline wheel
+    python benchmarks/step_overhead.py --steps 150           # demo data, MiniLM-L6 from the offline wheel
     python benchmarks/step_overhead.py --glue-dir ../shared/glue --max-length 128
 """
 
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     parser.add_argument("--glue-dir", default="pkg:hf_pins/demo_data", help="glue_data folder holding RTE/")
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                         help="'plain' and pruning methods, optionally with _no_selfreg")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--eval-steps", type=int, default=10)

@@ -102,3 +102,28 @@ def test_state_dict_round_trip():
         assert torch.equal(other.masks[n], pruner.masks[n])
         assert torch.equal(other.scorer.smoothed.mean[n], pruner.scorer.smoothed.mean[n])
     assert other.history == pruner.history and other.scorer.smoothed.window_count == pruner.scorer.smoothed.window_count
+
+
+class _Drift(torch.optim.Optimizer):
+    """An optimizer that moves every weight, zero gradient or not (as noise-injecting optimizers do)."""
+
+    def __init__(self, params):
+        super().__init__(params, {})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(0.01)
+
+
+def test_unknown_optimizers_get_the_re_mask_after_every_step():
+    from hf_pins.pruning.pruner import keeps_zeros
+
+    model = tiny_bert()
+    pruner = Pruner(model, "magnitude", 0.5)
+    pruner.set_schedule(CubicSchedule(100, 0.5, warmup_steps=0, final_steps=1, update_interval=4))
+    optimizer = _Drift(model.parameters())
+    assert not keeps_zeros(optimizer) and keeps_zeros(torch.optim.AdamW(tiny_bert().parameters()))
+    _train_steps(pruner, model, optimizer, 6)  # mask at step 3, then two drifting steps without a mask update
+    assert all(bool((p[~pruner.masks[n]] == 0).all()) for n, p in pruner.params.items())

@@ -4,8 +4,9 @@ A `Pruner` holds one keep-mask per prunable weight (the mask lives here, not in 
 dict and `save_pretrained` layout are unchanged; the masks travel in each checkpoint's `pruning_state.safetensors`).
 
 Mask modes:
-* `persistent` (default): a pruned weight stays exactly zero. Its gradient is masked before every optimizer step, its
-  optimizer moments are cleared when it is pruned, and the weight is re-multiplied by the mask after every step.
+* `persistent` (default): a pruned weight stays exactly zero. Its gradient is masked before every optimizer step and
+  its optimizer moments are cleared when it is pruned, which keeps it at zero under Adam, AdamW and SGD; with any other
+  optimizer the weight is also re-multiplied by the mask after every step.
 * `regrow` (the PINS/PLATON reference code): weights are zeroed at each mask update only, and may move away from zero
   until the next one; in the final phase masks are recomputed every step, so the run still ends at the target.
 """
@@ -25,6 +26,17 @@ from .targets import DEFAULT_PRUNABLE_PATTERNS, find_prunable
 
 MASK_MODES = ("persistent", "regrow")
 THRESHOLDS = ("global", "per_matrix")
+
+
+# Optimizers whose update of a weight with zero gradient and zero state is exactly zero (decoupled or L2 weight decay of
+# a zero weight is zero too): with masked gradients and cleared moments they keep pruned weights at 0 on their own.
+ZERO_PRESERVING = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
+
+def keeps_zeros(optimizer) -> bool:
+    """Whether the per-step re-mask can be skipped (it is one more pass over every prunable weight)."""
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the optimizer
+    return type(inner) in ZERO_PRESERVING
 
 
 class Pruner:
@@ -89,7 +101,7 @@ class Pruner:
             self.update_masks(schedule.sparsity(step), optimizer)
             self.history.append({"step": step + 1, "target_sparsity": schedule.sparsity(step), "sparsity": self.sparsity()})
             updated = True
-        if self.mask_mode == "persistent" or updated:
+        if updated or (self.mask_mode == "persistent" and not keeps_zeros(optimizer)):
             self.apply_masks()
         return updated
 
