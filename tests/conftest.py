@@ -47,6 +47,18 @@ def token_dataset(n: int = 64, num_labels: int = 2, seed: int = 0) -> Dataset:
     return Dataset.from_dict(rows)
 
 
+class OneWeight(torch.nn.Module):
+    """A single prunable 1x2 matrix `[1, -2]`, named like an encoder block's projection (`layer.0.proj`): the
+    hand-computed score examples use it."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.ModuleList([torch.nn.Module()])
+        self.layer[0].proj = torch.nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            self.layer[0].proj.weight.copy_(torch.tensor([[1.0, -2.0]]))
+
+
 @pytest.fixture
 def tiny_model():
     return tiny_bert()

@@ -1,37 +1,25 @@
 """The PINS importance score and its smoothing, against examples computed by hand."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
+
+from conftest import OneWeight
 
 from hf_pins.pruning.pruner import Pruner
 from hf_pins.pruning.schedule import CubicSchedule
 from hf_pins.pruning.smoothing import SmoothedScore
 
 
-class OneWeight(nn.Module):
-    """A single prunable 1x2 matrix, named like an encoder block's projection (`layer.0.proj`)."""
-
-    def __init__(self):
-        super().__init__()
-        self.layer = nn.ModuleList([nn.Module()])
-        self.layer[0].proj = nn.Linear(2, 1, bias=False)
-        with torch.no_grad():
-            self.layer[0].proj.weight.copy_(torch.tensor([[1.0, -2.0]]))
-
-
-class Args:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
 
 
 def raw_score(optimizer_name: str, update: str, form: str) -> torch.Tensor:
     """Take one optimizer step with gradient [0.5, 0.25] and return the raw (window-summed) PINS score."""
     model = OneWeight()
     weight = model.layer[0].proj.weight
-    args = Args(importance_update=update, importance_form=form, score_beta1=0.85, score_beta2=0.95)
+    args = SimpleNamespace(importance_update=update, importance_form=form, score_beta1=0.85, score_beta2=0.95)
     pruner = Pruner(model, "pins", 0.5, args=args)
     pruner.set_schedule(CubicSchedule(10, 0.5, warmup_steps=5, final_steps=2, update_interval=10))
     opt = torch.optim.Adam([weight], lr=0.1) if optimizer_name == "adam" else torch.optim.SGD([weight], lr=0.1)

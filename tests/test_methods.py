@@ -1,11 +1,13 @@
 """Movement, soft movement and PLATON scores against hand-computed examples; every method trains with and without
 self-regularization; each method's recipe keys are validated like every other key."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
-from conftest import make_trainer
+from conftest import OneWeight, make_trainer
 from hf_pins.errors import RecipeError
 from hf_pins.pruning.pruner import Pruner
 from hf_pins.pruning.schedule import CubicSchedule
@@ -15,20 +17,7 @@ from hf_pins.recipe import load_recipe
 NAME = "layer.0.proj.weight"
 
 
-class OneWeight(nn.Module):
-    """A single prunable 1x2 matrix `[1, -2]`, named like an encoder block's projection."""
-
-    def __init__(self):
-        super().__init__()
-        self.layer = nn.ModuleList([nn.Module()])
-        self.layer[0].proj = nn.Linear(2, 1, bias=False)
-        with torch.no_grad():
-            self.layer[0].proj.weight.copy_(torch.tensor([[1.0, -2.0]]))
-
-
-class Args:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
+Args = SimpleNamespace
 
 
 def two_sgd_steps(method: str, **args) -> Pruner:

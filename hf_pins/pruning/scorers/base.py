@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..smoothing import SmoothedScore
+
 
 class Scorer:
     name: ClassVar[str] = ""
@@ -56,3 +58,26 @@ def learning_rates(optimizer: torch.optim.Optimizer | None) -> dict[int, float]:
     if optimizer is None:
         return {}
     return {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+
+
+class SmoothedScorer(Scorer):
+    """A scorer whose raw per-step score is smoothed over windows with its uncertainty (PINS, PLATON):
+    subclasses add raw scores to `self.smoothed`; ranking, windows and state are shared here."""
+
+    def __init__(self, params, args=None):
+        super().__init__(params, args)
+        shapes = {n: p.shape for n, p in params.items()}
+        device = next(iter(params.values())).device if params else None
+        self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
+
+    def end_window(self) -> None:
+        self.smoothed.close_window()
+
+    def scores(self) -> dict[str, torch.Tensor]:
+        return {n: self.smoothed.score(n) for n in self.params}
+
+    def state_dict(self) -> dict:
+        return self.smoothed.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed.load_state_dict(state)

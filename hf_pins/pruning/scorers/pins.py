@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from ..smoothing import SmoothedScore
-from .base import Scorer, learning_rates
+from .base import SmoothedScorer, learning_rates
 
 
-class PINSScorer(Scorer):
+class PINSScorer(SmoothedScorer):
     name = "pins"
 
     def __init__(self, params, args=None):
@@ -32,10 +31,7 @@ class PINSScorer(Scorer):
             raise ValueError(f"importance_update must be 'optimizer' or 'sgd', got {self.update!r}")
         if self.form not in ("signed", "absolute"):
             raise ValueError(f"importance_form must be 'signed' or 'absolute', got {self.form!r}")
-        shapes = {n: p.shape for n, p in params.items()}
-        device = next(iter(params.values())).device if params else None
         self._scratch: dict[torch.Size, torch.Tensor] = {}  # one reusable buffer per matrix shape (absolute form)
-        self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
 
     def _add(self, name: str, raw: torch.Tensor) -> None:
         if self.form == "absolute":
@@ -73,15 +69,3 @@ class PINSScorer(Scorer):
             if p.grad is not None:
                 self._add_product(name, p.grad.float(), p.float())
         self.smoothed.step()
-
-    def end_window(self) -> None:
-        self.smoothed.close_window()
-
-    def scores(self) -> dict[str, torch.Tensor]:
-        return {n: self.smoothed.score(n) for n in self.params}
-
-    def state_dict(self) -> dict:
-        return self.smoothed.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.smoothed.load_state_dict(state)

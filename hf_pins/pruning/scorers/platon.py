@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from ..smoothing import SmoothedScore
-from .base import Scorer
+from .base import SmoothedScorer
 
 
-class PLATONScorer(Scorer):
+class PLATONScorer(SmoothedScorer):
     name = "platon"
-
-    def __init__(self, params, args=None):
-        super().__init__(params, args)
-        shapes = {n: p.shape for n, p in params.items()}
-        device = next(iter(params.values())).device if params else None
-        self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:
@@ -30,15 +23,3 @@ class PLATONScorer(Scorer):
             if p.grad is not None:
                 self.smoothed.add(name, (p.float() * p.grad.float()).abs_())
         self.smoothed.step()
-
-    def end_window(self) -> None:
-        self.smoothed.close_window()
-
-    def scores(self) -> dict[str, torch.Tensor]:
-        return {n: self.smoothed.score(n) for n in self.params}
-
-    def state_dict(self) -> dict:
-        return self.smoothed.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.smoothed.load_state_dict(state)
