@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-pins", description="Fine-tune and prune BERT-family encoders.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"hf_pins.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"hf_pins.commands.{name}":
-                continue  # command not shipped in this build
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"hf_pins.commands.{name}").register(subparsers)
     return parser
 
 

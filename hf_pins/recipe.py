@@ -307,10 +307,8 @@ def _resolve_source(source: str | Path) -> Path:
     path = Path(source)
     if path.is_file():
         return path
-    try:
-        from .hub import resolve_recipe_source
-    except ImportError:
-        return path
+    from .hub import resolve_recipe_source  # Hub client only when the source is not a plain file
+
     return Path(resolve_recipe_source(str(source)))
 
 
