@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -100,16 +99,12 @@ def run_one(options) -> dict:
 
 
 def machine() -> dict:
+    """`hf_pins.inference_benchmark.machine_info()` plus torch and the device the runs train on."""
     import torch
 
-    cpu = platform.processor()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                   if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "torch": torch.__version__, "python": platform.python_version()}
+    from hf_pins.inference_benchmark import machine_info
+
+    return {**machine_info(), "torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
 def main(argv=None) -> int:

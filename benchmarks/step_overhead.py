@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -111,18 +110,13 @@ def _worker(options) -> dict:
 
 
 def _machine(threads: int) -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """`hf_pins.inference_benchmark.machine_info()` plus what matters for training: torch, its device, threads."""
     import torch
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
-            "device": "cuda" if torch.cuda.is_available() else "cpu", "python": platform.python_version()}
+    from hf_pins.inference_benchmark import machine_info
+
+    return {**machine_info(), "threads": threads, "torch": torch.__version__,
+            "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
 def main(argv=None) -> int:
