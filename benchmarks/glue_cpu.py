@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def run_one(options) -> dict:
         "train_seconds": round(seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "final_cut": bool(report.get("final_cut", False)),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
         **gpu,
     }
 
@@ -152,6 +154,44 @@ def expected_seconds(seen: dict, task: str, method: str) -> float | None:
     """The longest wall time this task and method (else this task) took so far: a cell that cannot end is not started."""
     same = seen.get((task, method)) or [t for (k, _), times in seen.items() if k == task for t in times]
     return max(same) if same else None
+
+
+def run_cells(options, cells: list, running: dict, state: dict, output: Path, started: float) -> int:
+    """Keep `options.workers` cells running until none is left; each result is saved as soon as it arrives."""
+    seen: dict[tuple, list] = {}  # wall seconds per (task, method) in this invocation, start-up included
+    failures = 0
+    while cells or running:
+        while cells and len(running) < options.workers:
+            task, method, sparsity, seed = cells.pop(0)
+            guess = expected_seconds(seen, task, method)
+            if options.stop_after and guess and time.monotonic() - started + guess > options.stop_after:
+                print(f"SKIPPED {task} {method} {sparsity} seed {seed}: expected {guess:.0f}s past --stop-after", flush=True)
+                continue
+            log = tempfile.TemporaryFile(mode="w+")
+            child = subprocess.Popen(cell_argv(options, task, method, sparsity, seed), stdout=log,
+                                     stderr=subprocess.STDOUT, text=True, cwd=REPO)
+            running[child] = (task, method, sparsity, seed, log, time.monotonic())
+        time.sleep(0.5)
+        for child in [c for c in running if c.poll() is not None]:
+            task, method, sparsity, seed, log, began = running.pop(child)
+            seen.setdefault((task, method), []).append(time.monotonic() - began)
+            log.seek(0)
+            text = log.read()
+            log.close()
+            lines = [l for l in text.splitlines() if l.startswith("RESULT ")]
+            if child.returncode != 0 or not lines:
+                failures += 1
+                sys.stderr.write(text[-3000:] + "\n")
+                print(f"FAILED {task} {method} {sparsity} seed {seed}", flush=True)
+                if options.workers == 1 or not state["runs"] and failures >= options.workers:
+                    return failures
+                continue
+            row = json.loads(lines[-1][len("RESULT "):])
+            state["runs"].append(row)
+            save_state(state, output)
+            print(f"{task:<5} {method:<16} {row['target_sparsity']:.2f} seed {seed}: test {row['test_score']:6.2f} "
+                  f"dev {row['dev_score']:6.2f} sparsity {row['measured_sparsity']:.3f} {row['train_seconds']:.0f}s", flush=True)
+    return failures
 
 
 def main(argv=None) -> int:
@@ -201,41 +241,13 @@ def main(argv=None) -> int:
     print(f"{len(done)} runs already in {output}, {len(cells)} to go", flush=True)
 
     running: dict[subprocess.Popen, tuple] = {}
-    seen: dict[tuple, list] = {}  # wall seconds per (task, method) in this invocation, start-up included
-    failures = 0
-    while cells or running:
-        while cells and len(running) < options.workers:
-            task, method, sparsity, seed = cells.pop(0)
-            guess = expected_seconds(seen, task, method)
-            if options.stop_after and guess and time.monotonic() - started + guess > options.stop_after:
-                print(f"SKIPPED {task} {method} {sparsity} seed {seed}: expected {guess:.0f}s past --stop-after", flush=True)
-                continue
-            log = tempfile.TemporaryFile(mode="w+")
-            child = subprocess.Popen(cell_argv(options, task, method, sparsity, seed), stdout=log,
-                                     stderr=subprocess.STDOUT, text=True, cwd=REPO)
-            running[child] = (task, method, sparsity, seed, log, time.monotonic())
-        time.sleep(0.5)
-        for child in [c for c in running if c.poll() is not None]:
-            task, method, sparsity, seed, log, began = running.pop(child)
-            seen.setdefault((task, method), []).append(time.monotonic() - began)
-            log.seek(0)
-            text = log.read()
-            log.close()
-            lines = [l for l in text.splitlines() if l.startswith("RESULT ")]
-            if child.returncode != 0 or not lines:
-                failures += 1
-                sys.stderr.write(text[-3000:] + "\n")
-                print(f"FAILED {task} {method} {sparsity} seed {seed}", flush=True)
-                if options.workers == 1 or not state["runs"] and failures >= options.workers:
-                    for other in running:
-                        other.kill()
-                    return 1
-                continue
-            row = json.loads(lines[-1][len("RESULT "):])
-            state["runs"].append(row)
-            save_state(state, output)
-            print(f"{task:<5} {method:<16} {row['target_sparsity']:.2f} seed {seed}: test {row['test_score']:6.2f} "
-                  f"dev {row['dev_score']:6.2f} sparsity {row['measured_sparsity']:.3f} {row['train_seconds']:.0f}s", flush=True)
+    # Stopping the grid (Ctrl-C, SIGTERM, a timeout) stops its cells too: none is left training unseen.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        failures = run_cells(options, cells, running, state, output, started)
+    finally:
+        for child in running:
+            child.kill()
     return 1 if failures else 0
 
 

@@ -1,6 +1,7 @@
 """The mini-GLUE benchmark harness end to end in its quick mode (checks the harness, not the scores)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,8 +15,9 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     output = tmp_path / "glue_cpu.json"
     argv = [sys.executable, str(REPO / "benchmarks" / "glue_cpu.py"), "--quick", "--glue-dir", str(GLUE_DIR),
             "--tasks", "rte", "stsb", "--methods", "dense", "pins", "grda", "gfs", "--sparsities", "0.8",
-            "--output", str(output), "--scratch", str(tmp_path / "runs")]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=REPO)
+            "--output", str(output), "--scratch", str(tmp_path / "runs"), "--workers", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two cells side by side, one core each
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(output.read_text())
     assert {"machine", "model", "settings", "runs"} <= set(result)
@@ -26,7 +28,32 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
         assert run["target_sparsity"] == (0.0 if run["method"] == "dense" else 0.8)
     assert next(r for r in runs if r["method"] == "pins")["measured_sparsity"] == __import__("pytest").approx(0.8, abs=5e-3)
     assert {r["metric"] for r in runs if r["task"] == "stsb"} == {"pearson"}
+    assert {r["device"] for r in runs} == {"cpu"} and result["settings"]["workers"] == 2
 
-    again = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=REPO)
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
     assert again.returncode == 0 and "8 runs already" in again.stdout and "0 to go" in again.stdout
     assert json.loads(output.read_text())["runs"] == runs
+
+
+def test_report_tables_average_only_complete_rows_and_check_the_goal(tmp_path):
+    """The report's averages and verdicts come from the JSON: a hand-made grid with known means."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def row(task, method, sparsity, score, seed=1):
+        return {"task": task, "method": method, "target_sparsity": sparsity, "test_score": score, "seed": seed,
+                "train_seconds": 1.0}
+
+    runs = [row("rte", "dense", 0.0, 70.0), row("sst2", "dense", 0.0, 90.0),
+            row("rte", "pins", 0.8, 69.0), row("sst2", "pins", 0.8, 90.0),
+            row("rte", "pins", 0.8, 71.0, seed=2),  # two seeds: the cell's mean is 70
+            row("rte", "platon", 0.8, 60.0), row("sst2", "platon", 0.8, 91.0),
+            row("rte", "magnitude", 0.8, 50.0)]  # sst2 missing: no average
+    lines, averages = glue_report.table(runs, 0.8, ["rte", "sst2"])
+    assert averages["dense"] == 80.0 and averages["pins"] == 80.0 and averages["platon"] == 75.5
+    assert averages["magnitude"] is None and "| magnitude | 50.00 | – | – |" in lines
+    verdict = "\n".join(glue_report.verdicts(averages, 0.8))
+    assert "best pruning average pins 80.00" in verdict and "goal 'PINS best' met" in verdict
+    assert "0.00 points below dense" in verdict and "'within 1 point' met" in verdict
+    averages["platon"] = 81.0
+    assert "**not met**" in "\n".join(glue_report.verdicts(averages, 0.9))

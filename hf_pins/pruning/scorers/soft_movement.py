@@ -28,7 +28,7 @@ import torch
 from .movement import MovementScorer
 
 
-def soft_threshold(x: torch.Tensor, level: float) -> torch.Tensor:
+def soft_threshold(x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * (x.abs() - level).clamp_min(0.0)
 
 
@@ -46,7 +46,8 @@ class SoftMovementScorer(MovementScorer):
         steps = self.movement(optimizer)
         if not steps:
             return
-        total = sum(float(s.abs().sum()) for s in steps.values())
+        # A 0-dim tensor on the weights' device: no host sync per matrix per step (36 of them made it 3x slower on GPU).
+        total = torch.stack([s.abs().sum(dtype=torch.float64) for s in steps.values()]).sum()
         level = self.l1 * total / sum(p.numel() for p in self.params.values())
         for name, step in steps.items():
             self.score[name] = soft_threshold(self.score[name] + step, level)

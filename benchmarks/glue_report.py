@@ -1,0 +1,177 @@
+"""Tables and plots of the mini-GLUE grid, from its JSON alone (`benchmarks/glue_cpu.py` writes it).
+
+    python benchmarks/glue_report.py benchmarks/results/glue_gpu.json --update-benchmarks-md
+
+Per sparsity: one table of methods by tasks with a task-average column (scores in percent: STS-B Pearson, CoLA
+Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a cell has; a cell without a run shows
+"–" and its method gets no average. Plots: test score against sparsity (task average per method) and training time per
+method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
+hand-written reading of the results next to it is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from glue_cpu import METHODS, TASKS  # noqa: E402
+
+BEGIN, END = "<!-- glue-report:begin -->", "<!-- glue-report:end -->"
+PRUNING = [m for m in METHODS if m != "dense"]
+
+
+def cell_scores(runs: list[dict], task: str, method: str, sparsity: float) -> list[float]:
+    return [r["test_score"] for r in runs if r["task"] == task and r["method"] == method
+            and abs(r["target_sparsity"] - sparsity) < 1e-9]
+
+
+def table(runs: list[dict], sparsity: float, tasks: list[str]) -> tuple[list[str], dict[str, float | None]]:
+    """Markdown rows for one sparsity (dense first), and each method's task average (None if a task is missing)."""
+    header = "| method | " + " | ".join(tasks) + " | average |"
+    lines = [header, "|" + " --- |" * (len(tasks) + 2)]
+    averages: dict[str, float | None] = {}
+    for method in ["dense", *PRUNING]:
+        at = 0.0 if method == "dense" else sparsity
+        means = []
+        for task in tasks:
+            scores = cell_scores(runs, task, method, at)
+            means.append(statistics.mean(scores) if scores else None)
+        avg = statistics.mean(means) if all(m is not None for m in means) else None
+        averages[method] = avg
+        shown = ["–" if m is None else f"{m:.2f}" for m in means]
+        lines.append(f"| {method} | " + " | ".join(shown) + f" | {'–' if avg is None else f'{avg:.2f}'} |")
+    return lines, averages
+
+
+def verdicts(averages: dict[str, float | None], sparsity: float) -> list[str]:
+    """The project's stated goal, checked on these averages: PINS best of the pruning methods; within 1 point of dense
+    at 80%."""
+    pins = averages.get("pins")
+    ranked = sorted(((v, m) for m, v in averages.items() if m in PRUNING and v is not None), reverse=True)
+    if pins is None or not ranked:
+        return [f"- {sparsity:.0%}: not every task has a PINS run yet: no verdict."]
+    best_value, best = ranked[0]
+    place = [m for _, m in ranked].index("pins") + 1
+    out = [f"- {sparsity:.0%}: best pruning average {best} {best_value:.2f}; PINS {pins:.2f} "
+           f"(rank {place} of {len(ranked)}): goal 'PINS best' {'met' if best == 'pins' else '**not met**'}."]
+    dense = averages.get("dense")
+    if sparsity == 0.8 and dense is not None:
+        gap = dense - pins
+        out.append(f"- 80%: PINS {gap:.2f} points below dense ({dense:.2f}): goal 'within 1 point' "
+                   f"{'met' if gap <= 1.0 else '**not met**'}.")
+    return out
+
+
+def plots(data: dict, out_dir: Path, stem: str) -> list[Path]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    runs, tasks = data["runs"], data["settings"]["tasks"]
+    sparsities = sorted({r["target_sparsity"] for r in runs if r["method"] != "dense"})
+    paths = []
+
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    dense = [statistics.mean(cell_scores(runs, t, "dense", 0.0) or [float("nan")]) for t in tasks]
+    ax.axhline(statistics.mean(dense), color="black", linestyle="--", label="dense")
+    for method in PRUNING:
+        xs, ys = [], []
+        for s in sparsities:
+            means = [cell_scores(runs, t, method, s) for t in tasks]
+            if all(means):
+                xs.append(100 * s)
+                ys.append(statistics.mean(statistics.mean(m) for m in means))
+        if xs:
+            ax.plot(xs, ys, marker="o", label=method, linewidth=2.5 if method == "pins" else 1.2)
+    ax.set_xlabel("sparsity (%)")
+    ax.set_ylabel(f"test score, average of {len(tasks)} tasks")
+    ax.set_title("Mini-GLUE (all-MiniLM-L6-v2): score against sparsity")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    paths.append(out_dir / f"{stem}_score_vs_sparsity.png")
+    fig.savefig(paths[-1], dpi=110)
+
+    fig = Figure(figsize=(7, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    # Times compare only on one kind of machine: the grid machine's rows, tasks where every method ran there.
+    device = data["machine"].get("device", "cpu")
+    same = [t for t in tasks if all(r.get("device", device) == device for r in runs if r["task"] == t)]
+    seconds = [statistics.mean([r["train_seconds"] for r in runs if r["method"] == m and r["task"] in same] or [0.0])
+               for m in METHODS]
+    ax.bar(range(len(METHODS)), seconds, color=["tab:red" if m == "pins" else "tab:blue" for m in METHODS])
+    ax.set_xticks(range(len(METHODS)), METHODS, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"training seconds per run, mean over {', '.join(same)}", fontsize=8)
+    ax.set_title(f"Training time per method on {device} (same budget per task)")
+    fig.tight_layout()
+    paths.append(out_dir / f"{stem}_time_per_method.png")
+    fig.savefig(paths[-1], dpi=110)
+    return paths
+
+
+def shown_path(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def report(data: dict, json_path: Path, images: list[Path]) -> str:
+    runs, settings, m = data["runs"], data["settings"], data["machine"]
+    tasks = [t for t in TASKS if t in settings["tasks"]]
+    seeds = sorted({r["seed"] for r in runs})
+    devices = sorted({r.get("device", m.get("device", "cpu")) for r in runs})
+    lines = [BEGIN, "",
+             f"From `{shown_path(json_path)}` ({len(runs)} runs; seeds {', '.join(map(str, seeds))}; "
+             f"trained on: {', '.join(devices)}). Budget per task, the same for every method "
+             f"(`{settings['budget_name']}` in `benchmarks/glue_cpu.py`):", ""]
+    for task in tasks:
+        b = settings["budget"][task]
+        samples = "all" if b.get("max_train_samples") is None else b["max_train_samples"]
+        lines.append(f"- {task}: {samples} training examples, {b['num_train_epochs']} epochs, max length "
+                     f"{b['max_length']}" + (f", batch {b['batch_size']}" if b.get("batch_size") else "")
+                     + (f", dev/test capped at {b['max_eval_samples']}" if b.get("max_eval_samples") else ""))
+    gpu = f", GPU {m['gpu']} ({m.get('gpu_memory_gib')} GiB)" if m.get("gpu") else ""
+    lines += ["", f"Machine of the grid run: {m['cpu']}, {m['cores_logical']} cores{gpu}; torch {m.get('torch')}, "
+              f"Python {m.get('python')}. Command: `{settings['command']}`.", ""]
+    averages_by = {}
+    for sparsity in sorted(settings["sparsities"]):
+        rows, averages = table(runs, sparsity, tasks)
+        averages_by[sparsity] = averages
+        lines += [f"Test scores at {sparsity:.0%} sparsity (dense: no pruning):", "", *rows, ""]
+    lines += ["The goal stated in the project (checked on the averages above):", ""]
+    for sparsity, averages in averages_by.items():
+        lines += verdicts(averages, sparsity)
+    lines += ["", *[f"![{p.stem}]({shown_path(p)})" for p in images], "", END]
+    return "\n".join(lines) + "\n"
+
+
+def update_benchmarks_md(block: str, path: Path = REPO / "BENCHMARKS.md") -> None:
+    text = path.read_text()
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block.rstrip("\n") + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n## Mini-GLUE: every method on five tasks\n\n" + block
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("json", type=Path, nargs="?", default=REPO / "benchmarks" / "results" / "glue_gpu.json")
+    parser.add_argument("--update-benchmarks-md", action="store_true")
+    options = parser.parse_args(argv)
+    path = options.json.resolve()
+    data = json.loads(path.read_text())
+    images = plots(data, path.parent, path.stem)
+    block = report(data, path, images)
+    if options.update_benchmarks_md:
+        update_benchmarks_md(block)
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
