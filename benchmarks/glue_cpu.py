@@ -5,7 +5,7 @@ batch for every method on that task, only `pruning.*` changed; it runs in its ow
 and its result is appended to the JSON at once, so an interrupted grid continues where it stopped.
 
     python benchmarks/glue_cpu.py --glue-dir ../shared/glue                 # the CPU grid (long)
-    python benchmarks/glue_cpu.py --budget gpu --workers 12 --seeds 42 43 44 # the larger budget, runs side by side on a GPU
+    python benchmarks/glue_cpu.py --budget gpu --workers 14 --seeds 42 43 44 # larger budget, 14 runs side by side (GPU)
     python benchmarks/glue_cpu.py --quick --output /tmp/quick.json          # a few minutes: is the harness whole?
 
 Scores are in percent, GLUE's convention: STS-B Pearson, CoLA Matthews, MRPC mean of F1 and accuracy, others accuracy.

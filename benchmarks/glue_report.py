@@ -30,31 +30,43 @@ def cell_scores(runs: list[dict], task: str, method: str, sparsity: float) -> li
             and abs(r["target_sparsity"] - sparsity) < 1e-9]
 
 
-def table(runs: list[dict], sparsity: float, tasks: list[str]) -> tuple[list[str], dict[str, float | None]]:
-    """Markdown rows for one sparsity (dense first), and each method's task average (None if a task is missing)."""
-    header = "| method | " + " | ".join(tasks) + " | average |"
-    lines = [header, "|" + " --- |" * (len(tasks) + 2)]
+def common_tasks(runs: list[dict], sparsity: float, tasks: list[str]) -> list[str]:
+    """The tasks on which every method (dense included) has a run at this sparsity."""
+    return [t for t in tasks if all(cell_scores(runs, t, m, 0.0 if m == "dense" else sparsity) for m in METHODS)]
+
+
+def table(runs: list[dict], sparsity: float, tasks: list[str]) -> tuple[list[str], dict[str, float | None], dict]:
+    """Markdown rows for one sparsity (dense first); each method's task average (None if a task is missing) and its
+    average over the tasks every method ran (so that an incomplete grid can still be read, marked as such)."""
+    common = common_tasks(runs, sparsity, tasks)
+    partial = len(common) < len(tasks)
+    header = "| method | " + " | ".join(tasks) + " | average |" + (" common |" if partial else "")
+    lines = [header, "|" + " --- |" * (len(tasks) + 2 + partial)]
     averages: dict[str, float | None] = {}
+    on_common: dict[str, float | None] = {}
     for method in ["dense", *PRUNING]:
         at = 0.0 if method == "dense" else sparsity
-        means = []
+        means = {}
         for task in tasks:
             scores = cell_scores(runs, task, method, at)
-            means.append(statistics.mean(scores) if scores else None)
-        avg = statistics.mean(means) if all(m is not None for m in means) else None
+            means[task] = statistics.mean(scores) if scores else None
+        avg = statistics.mean(means.values()) if all(m is not None for m in means.values()) else None
         averages[method] = avg
-        shown = ["–" if m is None else f"{m:.2f}" for m in means]
-        lines.append(f"| {method} | " + " | ".join(shown) + f" | {'–' if avg is None else f'{avg:.2f}'} |")
-    return lines, averages
+        on_common[method] = statistics.mean(means[t] for t in common) if common else None
+        shown = ["–" if m is None else f"{m:.2f}" for m in means.values()]
+        extra = (f" {'–' if on_common[method] is None else f'{on_common[method]:.2f}'} |" if partial else "")
+        lines.append(f"| {method} | " + " | ".join(shown) + f" | {'–' if avg is None else f'{avg:.2f}'} |" + extra)
+    return lines, averages, {"tasks": common, "averages": on_common, "partial": partial}
 
 
 def verdicts(averages: dict[str, float | None], sparsity: float) -> list[str]:
     """The project's stated goal, checked on these averages: PINS best of the pruning methods; within 1 point of dense
-    at 80%."""
-    pins = averages.get("pins")
-    ranked = sorted(((v, m) for m, v in averages.items() if m in PRUNING and v is not None), reverse=True)
-    if pins is None or not ranked:
-        return [f"- {sparsity:.0%}: not every task has a PINS run yet: no verdict."]
+    at 80%. No verdict while a pruning method lacks a task."""
+    missing = [m for m in PRUNING if averages.get(m) is None]
+    if missing:
+        return [f"- {sparsity:.0%}: no verdict: {', '.join(missing)} lack a task."]
+    pins = averages["pins"]
+    ranked = sorted(((averages[m], m) for m in PRUNING), reverse=True)
     best_value, best = ranked[0]
     place = [m for _, m in ranked].index("pins") + 1
     out = [f"- {sparsity:.0%}: best pruning average {best} {best_value:.2f}; PINS {pins:.2f} "
@@ -71,8 +83,10 @@ def plots(data: dict, out_dir: Path, stem: str) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    runs, tasks = data["runs"], data["settings"]["tasks"]
+    runs = data["runs"]
     sparsities = sorted({r["target_sparsity"] for r in runs if r["method"] != "dense"})
+    # The tasks every method ran at every sparsity: the same tasks under every line.
+    tasks = [t for t in data["settings"]["tasks"] if all(t in common_tasks(runs, s, [t]) for s in sparsities)]
     paths = []
 
     fig = Figure(figsize=(7, 4.5))
@@ -90,7 +104,7 @@ def plots(data: dict, out_dir: Path, stem: str) -> list[Path]:
         if xs:
             ax.plot(xs, ys, marker="o", label=method, linewidth=2.5 if method == "pins" else 1.2)
     ax.set_xlabel("sparsity (%)")
-    ax.set_ylabel(f"test score, average of {len(tasks)} tasks")
+    ax.set_ylabel(f"test score, average of {', '.join(tasks)}", fontsize=8)
     ax.set_title("Mini-GLUE (all-MiniLM-L6-v2): score against sparsity")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -137,14 +151,23 @@ def report(data: dict, json_path: Path, images: list[Path]) -> str:
     gpu = f", GPU {m['gpu']} ({m.get('gpu_memory_gib')} GiB)" if m.get("gpu") else ""
     lines += ["", f"Machine of the grid run: {m['cpu']}, {m['cores_logical']} cores{gpu}; torch {m.get('torch')}, "
               f"Python {m.get('python')}. Command: `{settings['command']}`.", ""]
-    averages_by = {}
+    averages_by, commons = {}, {}
     for sparsity in sorted(settings["sparsities"]):
-        rows, averages = table(runs, sparsity, tasks)
-        averages_by[sparsity] = averages
+        rows, averages, common = table(runs, sparsity, tasks)
+        averages_by[sparsity], commons[sparsity] = averages, common
         lines += [f"Test scores at {sparsity:.0%} sparsity (dense: no pruning):", "", *rows, ""]
+        if common["partial"]:
+            lines += [f"Not every cell has run: \"common\" averages the tasks every method ran "
+                      f"({', '.join(common['tasks']) or 'none'}).", ""]
     lines += ["The goal stated in the project (checked on the averages above):", ""]
     for sparsity, averages in averages_by.items():
         lines += verdicts(averages, sparsity)
+        common = commons[sparsity]
+        if common["partial"] and common["tasks"]:
+            ranked = sorted(((v, m) for m, v in common["averages"].items() if m in PRUNING), reverse=True)
+            lines.append(f"  - on the common tasks only: best {ranked[0][1]} {ranked[0][0]:.2f}, PINS "
+                         f"{common['averages']['pins']:.2f} (rank {[m for _, m in ranked].index('pins') + 1} of "
+                         f"{len(ranked)}), dense {common['averages']['dense']:.2f}.")
     lines += ["", *[f"![{p.stem}]({shown_path(p)})" for p in images], "", END]
     return "\n".join(lines) + "\n"
 

@@ -49,9 +49,12 @@ def test_report_tables_average_only_complete_rows_and_check_the_goal(tmp_path):
             row("rte", "pins", 0.8, 71.0, seed=2),  # two seeds: the cell's mean is 70
             row("rte", "platon", 0.8, 60.0), row("sst2", "platon", 0.8, 91.0),
             row("rte", "magnitude", 0.8, 50.0)]  # sst2 missing: no average
-    lines, averages = glue_report.table(runs, 0.8, ["rte", "sst2"])
+    lines, averages, common = glue_report.table(runs, 0.8, ["rte", "sst2"])
     assert averages["dense"] == 80.0 and averages["pins"] == 80.0 and averages["platon"] == 75.5
-    assert averages["magnitude"] is None and "| magnitude | 50.00 | – | – |" in lines
+    assert averages["magnitude"] is None and "| magnitude | 50.00 | – | – | – |" in lines
+    assert common["partial"] and common["tasks"] == []  # most methods have no run at all here
+    assert "no verdict" in "\n".join(glue_report.verdicts(averages, 0.8))  # a method lacks a task
+    averages = {m: 70.0 for m in glue_report.PRUNING} | {"dense": 80.0, "pins": 80.0, "platon": 75.5}
     verdict = "\n".join(glue_report.verdicts(averages, 0.8))
     assert "best pruning average pins 80.00" in verdict and "goal 'PINS best' met" in verdict
     assert "0.00 points below dense" in verdict and "'within 1 point' met" in verdict
