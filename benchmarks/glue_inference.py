@@ -126,7 +126,13 @@ def markdown(data: dict) -> str:
              f"{base['sequence_length']}, {data['threads']} threads per runtime, measured in interleaved rounds in one "
              f"process. Machine: {ib.format_machine(data['machine'])}.", "", "Command:", "", "```", data["command"],
              "```", "", ib.format_table(data["results"], baseline=base).replace("| speed-up |", "| vs dense ORT FP32 |", 1),
-             "", "Models:", ""]
+             ""]
+    ort = [r["items_per_second"] for r in data["results"] if (r["runtime"], r["precision"]) == ("onnxruntime", "fp32")]
+    if len(ort) > 1:  # ONNX Runtime ignores zeros: its FP32 rows differ by measurement noise alone
+        lines += [f"ONNX Runtime FP32 does not use sparsity, so its rows differ by noise alone: {min(ort):.1f} to "
+                  f"{max(ort):.1f} items/s in this run ({100 * (max(ort) / min(ort) - 1):.0f}% apart); read the "
+                  f"ratios with that spread in mind.", ""]
+    lines += ["Models:", ""]
     for label, info in data["models"].items():
         acc = info.get("int8_accuracy")
         cost = (f"; test {acc['metric']} ({acc['examples']} examples, ONNX Runtime) FP32 {acc['fp32']:.4f} → INT8 "
