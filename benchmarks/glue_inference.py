@@ -21,6 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from hf_pins import export as ex  # noqa: E402
 from hf_pins import inference_benchmark as ib  # noqa: E402
@@ -102,20 +103,10 @@ def main(argv=None) -> int:
     section = markdown(data)
     print(section)
     if options.update_benchmarks_md:
-        update_benchmarks_md(section)
+        from inference_speed import update_benchmarks_md
+
+        update_benchmarks_md(section, title=SECTION)
     return 0
-
-
-def update_benchmarks_md(section: str, path: Path = REPO / "BENCHMARKS.md") -> None:
-    """Replace only this section (up to the next `## ` heading), or append it."""
-    text = path.read_text()
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
 
 
 def markdown(data: dict) -> str:

@@ -306,14 +306,15 @@ def markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_benchmarks_md(section: str, path: Path = REPO / "BENCHMARKS.md"):
-    """Replace only our section (up to the next `## ` heading); other sections belong to other benchmarks."""
+def update_benchmarks_md(section: str, path: Path = REPO / "BENCHMARKS.md", title: str = SECTION):
+    """Replace only the section headed `title` (up to the next `## ` heading), or append it; other sections belong to
+    other benchmarks."""
     text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    start = text.find(SECTION + "\n")
+    start = text.find(title + "\n")
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(title))
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
     path.write_text(text if text.endswith("\n") else text + "\n")
 
