@@ -32,11 +32,12 @@ RESULTS = REPO / "benchmarks" / "results" / "inference_minilm_glue.json"
 SECTION = "## Inference speed of the grid's pruned MiniLM models"
 
 
-def dense_model(scratch: Path, task: str, seed: int, work: Path) -> tuple[Path, str]:
-    """The grid's dense run if kept, else the unpruned checkpoint with a fresh head (same shapes, no zeros)."""
+def dense_model(scratch: Path, task: str, seed: int, work: Path) -> tuple[Path, str, bool]:
+    """(folder, description, trained on the task): the grid's dense run if kept, else the unpruned checkpoint with a
+    fresh head (same shapes, no zeros; its accuracy means nothing)."""
     grid = scratch / f"{task}-dense-0.0-{seed}"
     if (grid / "config.json").is_file():
-        return grid, f"the grid's dense run ({grid.name})"
+        return grid, f"the grid's dense run ({grid.name})", True
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from hf_pins.data.tasks import get_task
@@ -48,7 +49,7 @@ def dense_model(scratch: Path, task: str, seed: int, work: Path) -> tuple[Path, 
         labels = get_task(task).num_labels
         AutoModelForSequenceClassification.from_pretrained(source, num_labels=labels).save_pretrained(str(out))
         AutoTokenizer.from_pretrained(source).save_pretrained(str(out))
-    return out, "the unpruned all-MiniLM-L6-v2 checkpoint with a new head (speed only; no accuracy)"
+    return out, "the unpruned all-MiniLM-L6-v2 checkpoint with a new head (speed only; no accuracy)", False
 
 
 def main(argv=None) -> int:
@@ -75,19 +76,18 @@ def main(argv=None) -> int:
             print(f"error: {path} holds no trained model: run benchmarks/glue_cpu.py with --scratch "
                   f"{options.scratch} first", file=sys.stderr)
             return 2
-        models.append((f"{options.method} {sparsity:.0%}", path, f"grid run {path.name}"))
-    dense, dense_source = dense_model(options.scratch, options.task, options.seed, options.work)
-    models.insert(0, ("dense", dense, dense_source))
+        models.append((f"{options.method} {sparsity:.0%}", path, f"grid run {path.name}", True))
+    models.insert(0, ("dense", *dense_model(options.scratch, options.task, options.seed, options.work)))
 
     runtimes = ["onnxruntime"] + (["deepsparse"] if rt.deepsparse_status()[0] else [])
     calibration, evaluation = glue_examples(options.task, options.glue_dir, 256, None)
     exports, configs = {}, []
-    for label, path, source in models:
+    for label, path, source, trained in models:
         out = options.work / label.replace(" ", "-").replace("%", "")
         print(f"exporting {label} from {path}", flush=True)
         report = ex.export_model(path, out, sequence_length=options.sequence_length, int8=True, overwrite=True,
                                  calibration_texts=calibration,
-                                 eval_examples=evaluation if label != "dense" or "grid" in source else None,
+                                 eval_examples=evaluation if trained else None,
                                  log=lambda m: None)
         exports[label] = {"source": source, "sparsity": report["sparsity"]["overall"]["onnx"],
                           "int8_accuracy": report.get("int8", {}).get("eval")}
