@@ -35,7 +35,7 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     assert json.loads(output.read_text())["runs"] == runs
 
 
-def test_report_tables_average_only_complete_rows_and_check_the_goal(tmp_path):
+def test_report_tables_average_only_complete_rows_and_check_the_goal():
     """The report's averages and verdicts come from the JSON: a hand-made grid with known means."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import glue_report
