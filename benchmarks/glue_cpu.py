@@ -51,6 +51,7 @@ GPU_BUDGET = {
 }
 BUDGETS = {"cpu": CPU_BUDGET, "gpu": GPU_BUDGET}
 TASK_COST = {"sst2": 5, "stsb": 4, "cola": 3, "mrpc": 2, "rte": 1}  # rough order of training steps per run
+METHOD_COST = {"soft_movement": 2.5, "grda": 2}  # wall time relative to the other methods (H200 grid, same task)
 QUICK_BUDGET = {"max_train_samples": 48, "num_train_epochs": 1, "max_length": 32}
 
 
@@ -95,7 +96,9 @@ def run_one(options) -> dict:
     if budget.get("max_eval_samples"):  # caps dev (evaluated every eval_steps) and test alike; GLUE's sst2 test is 872
         overrides.append(f"data.max_eval_samples={budget['max_eval_samples']}")
     if options.quick:
-        overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1"]
+        # One epoch of a few steps: the recipes' epoch of dense warm-up would leave no step to prune in.
+        overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1",
+                      "pruning.warmup_epochs=0", "pruning.warmup_ratio=0.1"]
     recipe = load_recipe(REPO / "recipes" / f"minilm-{options.task}.yaml", overrides=overrides)
     out = Path(options.scratch) / f"{options.task}-{options.method}-{options.sparsity}-{options.seed}"
     started = time.time()
@@ -118,6 +121,7 @@ def run_one(options) -> dict:
         "train_seconds": round(seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "final_cut": bool(report.get("final_cut", False)),
+        "schedule": report.get("schedule"),  # t_i and t_f in optimizer steps (None: the method forces no schedule)
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         **gpu,
     }
@@ -233,11 +237,11 @@ def main(argv=None) -> int:
                               "recipes": "recipes/minilm-<task>.yaml"},
                  "runs": []}
     done = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in state["runs"]}
-    # Seed by seed, so a stopped grid has whole seeds; the longest tasks first within a seed, so workers end together.
-    order = sorted(options.tasks, key=lambda t: -TASK_COST.get(t, 0))
-    cells = [(task, method, sparsity, seed) for seed in options.seeds for task in order for method in options.methods
-             for sparsity in ([0.0] if method == "dense" else options.sparsities)
+    # Seed by seed, so a stopped grid has whole seeds; the longest cells first within a seed, so workers end together.
+    cells = [(task, method, sparsity, seed) for seed in options.seeds for task in options.tasks
+             for method in options.methods for sparsity in ([0.0] if method == "dense" else options.sparsities)
              if (task, method, sparsity, seed) not in done]
+    cells.sort(key=lambda c: (options.seeds.index(c[3]), -TASK_COST.get(c[0], 0) * METHOD_COST.get(c[1], 1)))
     print(f"{len(done)} runs already in {output}, {len(cells)} to go", flush=True)
 
     running: dict[subprocess.Popen, tuple] = {}

@@ -6,7 +6,8 @@ Per sparsity: one table of methods by tasks with a task-average column (scores i
 Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a cell has; a cell without a run shows
 "–" and its method gets no average. Plots: test score against sparsity (task average per method) and training time per
 method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
-hand-written reading of the results next to it is kept.
+hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
+grid next to this one's; `--seeds-json MORE.json` adds the spread over seeds of the cells that file repeats.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def shown_path(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def report(data: dict, json_path: Path, images: list[Path]) -> str:
+def report(data: dict, json_path: Path, images: list[Path], extra: list[str] = ()) -> str:
     runs, settings, m = data["runs"], data["settings"], data["machine"]
     tasks = [t for t in TASKS if t in settings["tasks"]]
     seeds = sorted({r["seed"] for r in runs})
@@ -151,6 +152,12 @@ def report(data: dict, json_path: Path, images: list[Path]) -> str:
     gpu = f", GPU {m['gpu']} ({m.get('gpu_memory_gib')} GiB)" if m.get("gpu") else ""
     lines += ["", f"Machine of the grid run: {m['cpu']}, {m['cores_logical']} cores{gpu}; torch {m.get('torch')}, "
               f"Python {m.get('python')}. Command: `{settings['command']}`.", ""]
+    if settings.get("notes"):
+        lines += [settings["notes"], ""]
+    carried = sorted({r["carried_over"] for r in runs if r.get("carried_over")})
+    if carried:
+        count = sum(1 for r in runs if r.get("carried_over"))
+        lines += [f"{count} rows are carried over from {', '.join(f'`{c}`' for c in carried)} (marked `carried_over`).", ""]
     averages_by, commons = {}, {}
     for sparsity in sorted(settings["sparsities"]):
         rows, averages, common = table(runs, sparsity, tasks)
@@ -168,8 +175,43 @@ def report(data: dict, json_path: Path, images: list[Path]) -> str:
             lines.append(f"  - on the common tasks only: best {ranked[0][1]} {ranked[0][0]:.2f}, PINS "
                          f"{common['averages']['pins']:.2f} (rank {[m for _, m in ranked].index('pins') + 1} of "
                          f"{len(ranked)}), dense {common['averages']['dense']:.2f}.")
-    lines += ["", *[f"![{p.stem}]({shown_path(p)})" for p in images], "", END]
+    lines += ["", *extra, *[f"![{p.stem}]({shown_path(p)})" for p in images], "", END]
     return "\n".join(lines) + "\n"
+
+
+def averages_of(data: dict) -> dict[float, dict[str, float | None]]:
+    tasks = [t for t in TASKS if t in data["settings"]["tasks"]]
+    return {s: table(data["runs"], s, tasks)[1] for s in sorted(data["settings"]["sparsities"])}
+
+
+def comparison(old: dict, new: dict, old_path: Path) -> list[str]:
+    """Each method's task average in an earlier grid (`old`) and in this one, per sparsity."""
+    before, now = averages_of(old), averages_of(new)
+    sparsities = [s for s in now if s in before]
+    show = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = [f"Task averages in `{shown_path(old_path)}` (before) and here (now):", "",
+             "| method | " + " | ".join(f"{s:.0%} before | {s:.0%} now" for s in sparsities) + " |",
+             "|" + " --- |" * (1 + 2 * len(sparsities))]
+    for method in ["dense", *PRUNING]:
+        lines.append(f"| {method} | " + " | ".join(f"{show(before[s].get(method))} | {show(now[s].get(method))}"
+                                                   for s in sparsities) + " |")
+    return lines + [""]
+
+
+def seed_spread(runs: list[dict], more: list[dict], more_path: Path) -> list[str]:
+    """Per cell repeated in `more`: the test score of every seed (this grid's and `more`'s), mean and standard deviation."""
+    cells = sorted({(r["task"], r["method"], r["target_sparsity"]) for r in more},
+                   key=lambda c: (TASKS.index(c[0]), c[2], METHODS.index(c[1])))
+    lines = [f"Spread over seeds (the extra seeds are in `{shown_path(more_path)}`):", "",
+             "| task | method | sparsity | test score per seed | mean | std |", "| --- | --- | --- | --- | --- | --- |"]
+    for task, method, sparsity in cells:
+        rows = sorted((r for r in runs + more if (r["task"], r["method"]) == (task, method)
+                       and abs(r["target_sparsity"] - sparsity) < 1e-9), key=lambda r: r["seed"])
+        scores = [r["test_score"] for r in rows]
+        per_seed = ", ".join(f"{r['seed']}: {r['test_score']:.2f}" for r in rows)
+        std = statistics.stdev(scores) if len(scores) > 1 else float("nan")
+        lines.append(f"| {task} | {method} | {sparsity:.0%} | {per_seed} | {statistics.mean(scores):.2f} | {std:.2f} |")
+    return lines + [""]
 
 
 def update_benchmarks_md(block: str, path: Path = REPO / "BENCHMARKS.md") -> None:
@@ -185,11 +227,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, nargs="?", default=REPO / "benchmarks" / "results" / "glue_gpu.json")
     parser.add_argument("--update-benchmarks-md", action="store_true")
+    parser.add_argument("--compare", type=Path, help="an earlier grid's JSON: its averages next to these")
+    parser.add_argument("--seeds-json", type=Path, help="more seeds of some cells: their spread")
     options = parser.parse_args(argv)
     path = options.json.resolve()
     data = json.loads(path.read_text())
     images = plots(data, path.parent, path.stem)
-    block = report(data, path, images)
+    extra = []
+    if options.compare:
+        extra += comparison(json.loads(options.compare.read_text()), data, options.compare.resolve())
+    if options.seeds_json:
+        extra += seed_spread(data["runs"], json.loads(options.seeds_json.read_text())["runs"], options.seeds_json.resolve())
+    block = report(data, path, images, extra)
     if options.update_benchmarks_md:
         update_benchmarks_md(block)
     print(block)

@@ -32,7 +32,9 @@ class PINSConfig(TrainingArguments):
         prunable_modules (`list[str]`): regular expressions over module names; matching `nn.Linear` weights are pruned.
             The default finds every linear layer inside the repeated encoder blocks (`...layer.<i>...`).
         pruning_threshold (`str`, defaults to `"global"`): one threshold over all prunable weights, or `"per_matrix"`.
-        pruning_warmup_steps / pruning_warmup_ratio (defaults `0` / `0.1`): dense steps before pruning starts (`t_i`).
+        pruning_warmup_steps / pruning_warmup_epochs / pruning_warmup_ratio (defaults `0` / `0` / `0.1`): dense
+            fine-tuning before pruning starts (`t_i`), in optimizer steps, in epochs, or as a fraction of all steps;
+            the first one set wins, in that order. The teacher of self-regularization is only as good as this warm-up.
         pruning_final_steps / pruning_final_ratio (defaults `0` / `0.3`): steps at the target at the end (`t_f`).
         mask_update_interval (`int`, defaults to `10`): `deltaT`, steps per score window and between mask updates.
         score_beta1 / score_beta2 (defaults `0.85` / `0.95`): EMA factors of the score mean and its uncertainty.
@@ -88,6 +90,7 @@ class PINSConfig(TrainingArguments):
     )
     pruning_threshold: str = field(default="global", metadata={"help": "'global' or 'per_matrix'."})
     pruning_warmup_steps: int = field(default=0, metadata={"help": "Dense optimizer steps before pruning (t_i)."})
+    pruning_warmup_epochs: float = field(default=0.0, metadata={"help": "t_i in epochs (wins over the ratio)."})
     pruning_warmup_ratio: float = field(default=0.1, metadata={"help": "t_i as a fraction of all steps."})
     pruning_final_steps: int = field(default=0, metadata={"help": "Optimizer steps at the target at the end (t_f)."})
     pruning_final_ratio: float = field(default=0.3, metadata={"help": "t_f as a fraction of all steps."})
@@ -132,6 +135,7 @@ class PINSConfig(TrainingArguments):
             ("target_sparsity", 0.0 <= self.target_sparsity < 1.0, "a number in [0, 1)"),
             ("pruning_threshold", self.pruning_threshold in THRESHOLDS, f"one of {', '.join(THRESHOLDS)}"),
             ("pruning_warmup_steps", self.pruning_warmup_steps >= 0, "an integer >= 0"),
+            ("pruning_warmup_epochs", self.pruning_warmup_epochs >= 0, "a number of epochs >= 0"),
             ("pruning_warmup_ratio", 0.0 <= self.pruning_warmup_ratio < 1.0, "a number in [0, 1)"),
             ("pruning_final_steps", self.pruning_final_steps >= 0, "an integer >= 0"),
             ("pruning_final_ratio", 0.0 <= self.pruning_final_ratio < 1.0, "a number in [0, 1)"),

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import has_length
 
 from .config import PINSConfig, unstructured_method
 from .pruning.pruner import Pruner
@@ -38,8 +39,13 @@ class _PruningCallback(TrainerCallback):
     def __init__(self, trainer: "PINSTrainer"):
         self.trainer = trainer
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.trainer._start_pruning(state.max_steps)
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        # The Trainer's own count of optimizer steps per epoch (for `pruning.warmup_epochs`).
+        per_epoch = 0
+        if train_dataloader is not None and has_length(train_dataloader):
+            batches, accumulation = len(train_dataloader), args.gradient_accumulation_steps
+            per_epoch = max(1, batches // accumulation + int(batches % accumulation > 0))
+        self.trainer._start_pruning(state.max_steps, per_epoch)
         self._previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -111,7 +117,7 @@ class PINSTrainer(Trainer):
         self.add_callback(_PruningCallback(self))
 
     # -- schedule and steps ---------------------------------------------------------------------------------------
-    def _start_pruning(self, max_steps: int) -> None:
+    def _start_pruning(self, max_steps: int, steps_per_epoch: int = 0) -> None:
         args = self.args
         if not self.pruner.scorer.schedules_masks:  # gRDA, or after greedy forward selection: nothing to schedule
             self._pruning_active = True
@@ -125,6 +131,8 @@ class PINSTrainer(Trainer):
                 final_steps=args.pruning_final_steps,
                 final_ratio=args.pruning_final_ratio,
                 update_interval=args.mask_update_interval,
+                warmup_epochs=args.pruning_warmup_epochs,
+                steps_per_epoch=steps_per_epoch,
             )
         except ValueError as exc:
             raise ValueError(f"pruning schedule: {exc}") from None

@@ -63,13 +63,17 @@ def check_output_dir(path: Path, resume: bool, overwrite: bool) -> str | None:
     return None
 
 
+def estimate_steps_per_epoch(args, num_examples: int) -> int:
+    """Optimizer steps per epoch (the Trainer's own formula: batches per epoch, accumulation)."""
+    batches = math.ceil(num_examples / (args.per_device_train_batch_size * max(1, args.world_size)))
+    return max(1, batches // args.gradient_accumulation_steps + int(batches % args.gradient_accumulation_steps > 0))
+
+
 def estimate_total_steps(args, num_examples: int) -> int:
-    """The number of optimizer steps the Trainer will take (its own formula: batches per epoch, accumulation)."""
+    """The number of optimizer steps the Trainer will take."""
     if args.max_steps > 0:
         return args.max_steps
-    batches = math.ceil(num_examples / (args.per_device_train_batch_size * max(1, args.world_size)))
-    per_epoch = max(1, batches // args.gradient_accumulation_steps + int(batches % args.gradient_accumulation_steps > 0))
-    return math.ceil(args.num_train_epochs * per_epoch)
+    return math.ceil(args.num_train_epochs * estimate_steps_per_epoch(args, num_examples))
 
 
 def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
@@ -84,10 +88,11 @@ def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
         CubicSchedule.from_config(
             total, args.target_sparsity, warmup_steps=args.pruning_warmup_steps, warmup_ratio=args.pruning_warmup_ratio,
             final_steps=args.pruning_final_steps, final_ratio=args.pruning_final_ratio,
-            update_interval=args.mask_update_interval,
+            update_interval=args.mask_update_interval, warmup_epochs=args.pruning_warmup_epochs,
+            steps_per_epoch=estimate_steps_per_epoch(args, num_examples),
         )
     except ValueError as exc:
-        raise UserError(f"pruning.warmup_steps / pruning.final_steps: {exc}") from None
+        raise UserError(f"pruning.warmup_steps / warmup_epochs / final_steps: {exc}") from None
 
 
 def versions() -> dict[str, str]:

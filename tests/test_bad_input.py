@@ -74,6 +74,8 @@ def test_prunable_modules_matching_nothing(tmp_path, tiny_recipe, capsys):
 
 def test_schedule_longer_than_the_run(tmp_path, tiny_recipe, capsys):
     _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.warmup_steps", "--set", "pruning.warmup_steps=10000")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "warmup_epochs", "--set", "pruning.warmup_epochs=50")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.warmup_epochs", "--set", "pruning.warmup_epochs=-1")
 
 
 def test_package_path_of_missing_package(tmp_path, tiny_recipe, capsys):

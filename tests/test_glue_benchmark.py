@@ -60,3 +60,22 @@ def test_report_tables_average_only_complete_rows_and_check_the_goal():
     assert "0.00 points below dense" in verdict and "'within 1 point' met" in verdict
     averages["platon"] = 81.0
     assert "**not met**" in "\n".join(glue_report.verdicts(averages, 0.9))
+
+
+def test_report_compares_grids_and_shows_the_spread_over_seeds():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def row(task, method, sparsity, score, seed=42):
+        return {"task": task, "method": method, "target_sparsity": sparsity, "test_score": score, "seed": seed}
+
+    settings = {"tasks": ["rte"], "sparsities": [0.8]}
+    old = {"settings": settings, "runs": [row("rte", "dense", 0.0, 60.0), row("rte", "pins", 0.8, 50.0)]}
+    new = {"settings": settings, "runs": [row("rte", "dense", 0.0, 60.0), row("rte", "pins", 0.8, 55.0)]}
+    lines = glue_report.comparison(old, new, REPO / "old.json")
+    assert "| pins | 50.00 | 55.00 |" in lines and "| platon | – | – |" in lines
+    more = [row("rte", "pins", 0.8, 57.0, seed=43), row("rte", "pins", 0.8, 56.0, seed=44)]
+    lines = glue_report.seed_spread(new["runs"], more, REPO / "more.json")
+    # seeds 42, 43, 44 of the one repeated cell: mean 56, sample standard deviation 1
+    assert "| rte | pins | 80% | 42: 55.00, 43: 57.00, 44: 56.00 | 56.00 | 1.00 |" in lines
+    assert not any("| dense |" in line for line in lines)  # only the cells the extra file repeats

@@ -35,6 +35,19 @@ def test_ratios_and_explicit_steps():
     assert s.final_steps == 1 and s.sparsity(49) == pytest.approx(0.9)  # the last step is always at the target
 
 
+def test_warmup_in_epochs_wins_over_the_ratio_and_loses_to_steps():
+    # 1.5 epochs of 14 steps = 21 steps, whatever the ratio says; explicit steps still win.
+    s = CubicSchedule.from_config(70, 0.8, warmup_epochs=1.5, steps_per_epoch=14, warmup_ratio=0.07, final_ratio=0.3)
+    assert (s.warmup_steps, s.final_steps) == (21, 21)
+    assert s.keep_ratio(20) == 1.0 and s.keep_ratio(21) == 1.0 and s.keep_ratio(22) < 1.0
+    s = CubicSchedule.from_config(70, 0.8, warmup_steps=3, warmup_epochs=1.5, steps_per_epoch=14, final_ratio=0.3)
+    assert s.warmup_steps == 3
+    with pytest.raises(ValueError, match="steps per epoch"):
+        CubicSchedule.from_config(70, 0.8, warmup_epochs=1.0, final_ratio=0.3)
+    with pytest.raises(ValueError):  # five epochs of warm-up in a four-epoch run
+        CubicSchedule.from_config(56, 0.8, warmup_epochs=5, steps_per_epoch=14, final_ratio=0.3)
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(total_steps=10, target_sparsity=0.8, warmup_steps=5, final_steps=5),
     dict(total_steps=10, target_sparsity=1.0, warmup_steps=1, final_steps=1),

