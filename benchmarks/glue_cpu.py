@@ -7,6 +7,7 @@ and its result is appended to the JSON at once, so an interrupted grid continues
     python benchmarks/glue_cpu.py --glue-dir ../shared/glue                 # the CPU grid (long)
     python benchmarks/glue_cpu.py --budget gpu --workers 14 --seeds 42 43 44 # larger budget, 14 runs side by side (GPU)
     python benchmarks/glue_cpu.py --quick --output /tmp/quick.json          # a few minutes: is the harness whole?
+    python benchmarks/glue_cpu.py --budget gpu --set pruning.warmup_epochs=2 --output /tmp/variant.json  # a variant
 
 Scores are in percent, GLUE's convention: STS-B Pearson, CoLA Matthews, MRPC mean of F1 and accuracy, others accuracy.
 `test` is the original GLUE dev set; `dev` is the 10% of train held out for teacher refresh and checkpoint choice.
@@ -95,6 +96,7 @@ def run_one(options) -> dict:
         overrides.append(f"training.per_device_train_batch_size={budget['batch_size']}")
     if budget.get("max_eval_samples"):  # caps dev (evaluated every eval_steps) and test alike; GLUE's sst2 test is 872
         overrides.append(f"data.max_eval_samples={budget['max_eval_samples']}")
+    overrides += options.set  # a variant of the whole grid (recorded in the JSON's settings), after the budget
     if options.quick:
         # One epoch of a few steps: the recipes' epoch of dense warm-up would leave no step to prune in.
         overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1",
@@ -143,6 +145,7 @@ def machine() -> dict:
 def cell_argv(options, task: str, method: str, sparsity: float, seed: int) -> list[str]:
     argv = [sys.executable, __file__, "--single", "--task", task, "--method", method, "--sparsity", str(sparsity),
             "--seed", str(seed), "--glue-dir", options.glue_dir, "--scratch", options.scratch, "--budget", options.budget]
+    argv += [f"--set={override}" for override in options.set]
     return argv + (["--quick"] if options.quick else [])
 
 
@@ -208,6 +211,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny budget: checks the harness end to end, not scores")
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu",
                         help="epochs and training examples per task (the same for every method on a task)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="a recipe override for every cell (repeatable), e.g. pruning.warmup_epochs=2")
     parser.add_argument("--workers", type=int, default=1, help="cells run side by side (one process each)")
     parser.add_argument("--stop-after", type=float, default=None,
                         help="seconds: start no cell expected to end later (resume the rest another time)")
@@ -234,8 +239,13 @@ def main(argv=None) -> int:
                  "settings": {"command": command.strip(), "budget_name": "quick" if options.quick else options.budget,
                               "budget": budget, "tasks": options.tasks, "methods": options.methods,
                               "sparsities": options.sparsities, "seeds": options.seeds, "workers": options.workers,
+                              "overrides": options.set,
                               "recipes": "recipes/minilm-<task>.yaml"},
                  "runs": []}
+    if state["settings"].get("overrides", []) != options.set:
+        print(f"error: --set {options.set} differs from the overrides of the runs already in {output} "
+              f"({state['settings'].get('overrides', [])}); give the same ones or another --output", file=sys.stderr)
+        return 2
     done = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in state["runs"]}
     # Seed by seed, so a stopped grid has whole seeds; the longest cells first within a seed, so workers end together.
     cells = [(task, method, sparsity, seed) for seed in options.seeds for task in options.tasks

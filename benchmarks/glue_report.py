@@ -152,6 +152,8 @@ def report(data: dict, json_path: Path, images: list[Path], extra: list[str] = (
     gpu = f", GPU {m['gpu']} ({m.get('gpu_memory_gib')} GiB)" if m.get("gpu") else ""
     lines += ["", f"Machine of the grid run: {m['cpu']}, {m['cores_logical']} cores{gpu}; torch {m.get('torch')}, "
               f"Python {m.get('python')}. Command: `{settings['command']}`.", ""]
+    if settings.get("overrides"):
+        lines += ["Recipe overrides for every cell: " + ", ".join(f"`{o}`" for o in settings["overrides"]) + ".", ""]
     if settings.get("notes"):
         lines += [settings["notes"], ""]
     carried = sorted({r["carried_over"] for r in runs if r.get("carried_over")})

@@ -15,7 +15,8 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     output = tmp_path / "glue_cpu.json"
     argv = [sys.executable, str(REPO / "benchmarks" / "glue_cpu.py"), "--quick", "--glue-dir", str(GLUE_DIR),
             "--tasks", "rte", "stsb", "--methods", "dense", "pins", "grda", "gfs", "--sparsities", "0.8",
-            "--output", str(output), "--scratch", str(tmp_path / "runs"), "--workers", "2"]
+            "--output", str(output), "--scratch", str(tmp_path / "runs"), "--workers", "2",
+            "--set", "pruning.score_beta2=0.9"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two cells side by side, one core each
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -29,9 +30,15 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     assert next(r for r in runs if r["method"] == "pins")["measured_sparsity"] == __import__("pytest").approx(0.8, abs=5e-3)
     assert {r["metric"] for r in runs if r["task"] == "stsb"} == {"pearson"}
     assert {r["device"] for r in runs} == {"cpu"} and result["settings"]["workers"] == 2
+    assert result["settings"]["overrides"] == ["pruning.score_beta2=0.9"]
+    assert "score_beta2: 0.9" in (tmp_path / "runs" / "rte-pins-0.8-42" / "recipe.yaml").read_text()
 
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
     assert again.returncode == 0 and "8 runs already" in again.stdout and "0 to go" in again.stdout
+    assert json.loads(output.read_text())["runs"] == runs
+    other = subprocess.run(argv[:-1] + ["pruning.score_beta2=0.5"], capture_output=True, text=True, timeout=300,
+                           cwd=REPO, env=env)  # another variant must not land among these runs
+    assert other.returncode == 2 and "differs from the overrides" in other.stderr
     assert json.loads(output.read_text())["runs"] == runs
 
 
