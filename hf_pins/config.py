@@ -54,6 +54,8 @@ class PINSConfig(TrainingArguments):
             native (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else float32; or `"float32"` / `"bfloat16"`.
         movement_lr_weighted (`bool`, defaults to `False`): `movement`/`soft_movement` scores add `-theta * g` times
             the weight's learning rate at each step (scores trained on the weights' schedule), not the plain sum.
+        movement_score_update (`str`, defaults to `"sum"`): the paper's plain sum of `-theta * g`, or `"adam"`, the
+            reference code's scores trained by Adam (each score moves by about one per step; `pruning/scorers/movement.py`).
         soft_movement_l1 (`float`, defaults to `0.1`): L1 penalty on the soft-movement scores, in units of the step's
             mean `|theta * g|` (see `pruning/scorers/soft_movement.py`).
         grda_lr (`float`, defaults to `0.01`): SGD-scale learning rate of the gRDA group (the prunable matrices); the
@@ -108,6 +110,7 @@ class PINSConfig(TrainingArguments):
         default="auto", metadata={"help": "'auto' (bfloat16 where native), 'float32' or 'bfloat16'."}
     )
     movement_lr_weighted: bool = field(default=False, metadata={"help": "Movement scores add -theta*g times the lr."})
+    movement_score_update: str = field(default="sum", metadata={"help": "'sum' (paper) or 'adam' (reference code)."})
     soft_movement_l1: float = field(default=0.1, metadata={"help": "L1 on soft-movement scores, x mean |theta*g|."})
     grda_lr: float = field(default=0.01, metadata={"help": "SGD-scale learning rate of the gRDA (prunable) group."})
     grda_c: float = field(default=1e-4, metadata={"help": "gRDA threshold scale c >= 0 (0: plain SGD)."})
@@ -146,6 +149,7 @@ class PINSConfig(TrainingArguments):
             ("score_beta2", 0.0 <= self.score_beta2 < 1.0, "a number in [0, 1)"),
             ("importance_update", self.importance_update in ("optimizer", "sgd"), "'optimizer' or 'sgd'"),
             ("importance_form", self.importance_form in ("signed", "absolute"), "'signed' or 'absolute'"),
+            ("movement_score_update", self.movement_score_update in ("sum", "adam"), "'sum' or 'adam'"),
             ("mask_mode", self.mask_mode in MASK_MODES, f"one of {', '.join(MASK_MODES)}"),
             ("self_regularization_weighting", self.self_regularization_weighting in WEIGHTINGS,
              f"one of {', '.join(WEIGHTINGS)}"),

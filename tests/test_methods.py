@@ -44,6 +44,22 @@ def test_movement_accumulates_minus_theta_g_at_the_weights_the_forward_pass_used
     torch.testing.assert_close(weighted.scorer.scores()[NAME], torch.tensor([[0.045, 0.15125]]))
 
 
+def test_movement_with_adam_scores_moves_each_score_by_adams_normalised_step():
+    # -theta*g: step 1 [-0.5, 0.5], step 2 [0.95, 1.0125] (above). Adam, beta1 0.9, beta2 0.999, unit step:
+    # step 1: m_hat = [-0.5, 0.5], v_hat = [0.25, 0.25]                      -> [-1, 1]
+    # step 2: m = [0.05, 0.14625], v = [0.00115225, 0.00127490625];
+    #         m_hat = m / 0.19, v_hat = v / 0.001999 -> [0.346617, 0.963850]; scores [-0.653383, 1.963850]
+    pruner = two_sgd_steps("movement", movement_score_update="adam")
+    torch.testing.assert_close(pruner.scorer.scores()[NAME], torch.tensor([[-0.653383, 1.963850]]))
+    # Saved and restored with the pruner: the moments and the step count travel too.
+    state = pruner.state_dict()
+    other = two_sgd_steps("movement", movement_score_update="adam")
+    other.scorer.adam_steps = 0
+    other.load_state_dict(state)
+    assert other.scorer.adam_steps == 2
+    torch.testing.assert_close(other.scorer.adam_v[NAME], torch.tensor([[0.00115225, 0.00127490625]]))
+
+
 def test_soft_movement_is_a_proximal_l1_step_on_the_scores():
     # lambda_t = 0.5 * mean|-theta*g|.  step 1: mean 0.5 -> lambda 0.25; soft([-0.5, 0.5], 0.25) = [-0.25, 0.25]
     # step 2: mean 0.98125 -> lambda 0.490625; soft([0.7, 1.2625], 0.490625) = [0.209375, 0.771875]
@@ -101,6 +117,14 @@ def test_every_method_trains_with_and_without_self_regularization(tmp_path, meth
         assert report["overall"] == 0.0 and trainer.best_at_target is not None
 
 
+def test_movement_with_adam_scores_trains_to_the_target(tmp_path):
+    trainer = make_trainer(tmp_path, pruning_method="movement", movement_score_update="adam", num_train_epochs=2,
+                           self_regularization=False)
+    trainer.train()
+    assert trainer.sparsity_report()["overall"] == pytest.approx(0.8, abs=1 / trainer.pruner.num_weights + 1e-12)
+    assert trainer.pruner.scorer.adam_steps == trainer.state.max_steps
+
+
 @pytest.mark.parametrize("override, key", [
     ("pruning.grda_mu=0.4", "pruning.grda_mu"),
     ("pruning.grda_momentum=1.0", "pruning.grda_momentum"),
@@ -109,6 +133,7 @@ def test_every_method_trains_with_and_without_self_regularization(tmp_path, meth
     ("pruning.gfs_imitation=both", "pruning.gfs_imitation"),
     ("pruning.gfs_then=grda", "pruning.gfs_then"),
     ("pruning.movement_lr_weighted=maybe", "pruning.movement_lr_weighted"),
+    ("pruning.movement_score_update=sgd", "pruning.movement_score_update"),
 ])
 def test_method_keys_are_validated_like_every_other_key(tiny_recipe, override, key):
     with pytest.raises(RecipeError, match=key.replace(".", r"\.")):
