@@ -15,6 +15,7 @@ from transformers import TrainingArguments
 
 from .pruning.pruner import MASK_MODES, THRESHOLDS
 from .pruning.scorers import SCHEDULED_METHODS, SCORERS
+from .pruning.scorers.movement import SCORE_UPDATES
 from .pruning.targets import DEFAULT_PRUNABLE_PATTERNS
 from .selfreg import TEACHER_DTYPES, WEIGHTINGS
 
@@ -149,7 +150,7 @@ class PINSConfig(TrainingArguments):
             ("score_beta2", 0.0 <= self.score_beta2 < 1.0, "a number in [0, 1)"),
             ("importance_update", self.importance_update in ("optimizer", "sgd"), "'optimizer' or 'sgd'"),
             ("importance_form", self.importance_form in ("signed", "absolute"), "'signed' or 'absolute'"),
-            ("movement_score_update", self.movement_score_update in ("sum", "adam"), "'sum' or 'adam'"),
+            ("movement_score_update", self.movement_score_update in SCORE_UPDATES, f"one of {', '.join(SCORE_UPDATES)}"),
             ("mask_mode", self.mask_mode in MASK_MODES, f"one of {', '.join(MASK_MODES)}"),
             ("self_regularization_weighting", self.self_regularization_weighting in WEIGHTINGS,
              f"one of {', '.join(WEIGHTINGS)}"),

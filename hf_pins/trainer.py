@@ -21,7 +21,7 @@ from transformers.trainer_utils import has_length
 
 from .config import PINSConfig, unstructured_method
 from .pruning.pruner import Pruner
-from .pruning.schedule import CubicSchedule
+from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
 from .selfreg import SelfRegularizer, resolve_teacher_dtype, self_regularized_loss
 
 PRUNING_STATE_TENSORS = "pruning_state.safetensors"
@@ -43,8 +43,7 @@ class _PruningCallback(TrainerCallback):
         # The Trainer's own count of optimizer steps per epoch (for `pruning.warmup_epochs`).
         per_epoch = 0
         if train_dataloader is not None and has_length(train_dataloader):
-            batches, accumulation = len(train_dataloader), args.gradient_accumulation_steps
-            per_epoch = max(1, batches // accumulation + int(batches % accumulation > 0))
+            per_epoch = optimizer_steps_per_epoch(len(train_dataloader), args.gradient_accumulation_steps)
         self.trainer._start_pruning(state.max_steps, per_epoch)
         self._previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,17 +122,7 @@ class PINSTrainer(Trainer):
             self._pruning_active = True
             return
         try:
-            schedule = CubicSchedule.from_config(
-                max_steps,
-                args.target_sparsity,
-                warmup_steps=args.pruning_warmup_steps,
-                warmup_ratio=args.pruning_warmup_ratio,
-                final_steps=args.pruning_final_steps,
-                final_ratio=args.pruning_final_ratio,
-                update_interval=args.mask_update_interval,
-                warmup_epochs=args.pruning_warmup_epochs,
-                steps_per_epoch=steps_per_epoch,
-            )
+            schedule = CubicSchedule.from_args(args, max_steps, steps_per_epoch)
         except ValueError as exc:
             raise ValueError(f"pruning schedule: {exc}") from None
         self.pruner.set_schedule(schedule)

@@ -25,7 +25,7 @@ from .modeling import load_model_and_tokenizer
 from .paths import resolve_package_path
 from .card import write_model_card
 from .plots import write_training_plots
-from .pruning.schedule import CubicSchedule
+from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
 from .pruning.targets import find_prunable
 from .recipe import Recipe
 from .trainer import PINSTrainer
@@ -66,7 +66,7 @@ def check_output_dir(path: Path, resume: bool, overwrite: bool) -> str | None:
 def estimate_steps_per_epoch(args, num_examples: int) -> int:
     """Optimizer steps per epoch (the Trainer's own formula: batches per epoch, accumulation)."""
     batches = math.ceil(num_examples / (args.per_device_train_batch_size * max(1, args.world_size)))
-    return max(1, batches // args.gradient_accumulation_steps + int(batches % args.gradient_accumulation_steps > 0))
+    return optimizer_steps_per_epoch(batches, args.gradient_accumulation_steps)
 
 
 def estimate_total_steps(args, num_examples: int) -> int:
@@ -85,12 +85,7 @@ def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
         )
     total = estimate_total_steps(args, num_examples)
     try:
-        CubicSchedule.from_config(
-            total, args.target_sparsity, warmup_steps=args.pruning_warmup_steps, warmup_ratio=args.pruning_warmup_ratio,
-            final_steps=args.pruning_final_steps, final_ratio=args.pruning_final_ratio,
-            update_interval=args.mask_update_interval, warmup_epochs=args.pruning_warmup_epochs,
-            steps_per_epoch=estimate_steps_per_epoch(args, num_examples),
-        )
+        CubicSchedule.from_args(args, total, estimate_steps_per_epoch(args, num_examples))
     except ValueError as exc:
         raise UserError(f"pruning.warmup_steps / warmup_epochs / final_steps: {exc}") from None
 

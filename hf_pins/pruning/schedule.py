@@ -63,6 +63,21 @@ class CubicSchedule:
         t_f = final_steps if final_steps > 0 else max(1, int(round(final_ratio * total_steps)))
         return cls(total_steps, target_sparsity, t_i, t_f, update_interval)
 
+    @classmethod
+    def from_args(cls, args, total_steps: int, steps_per_epoch: int) -> "CubicSchedule":
+        """The schedule a `PINSConfig` asks for (its `pruning_*` fields), for a run of `total_steps` optimizer steps."""
+        return cls.from_config(
+            total_steps,
+            args.target_sparsity,
+            warmup_steps=args.pruning_warmup_steps,
+            warmup_ratio=args.pruning_warmup_ratio,
+            final_steps=args.pruning_final_steps,
+            final_ratio=args.pruning_final_ratio,
+            update_interval=args.mask_update_interval,
+            warmup_epochs=args.pruning_warmup_epochs,
+            steps_per_epoch=steps_per_epoch,
+        )
+
     @property
     def final_start(self) -> int:
         """First step of the final phase, `T - t_f`."""
@@ -89,3 +104,8 @@ class CubicSchedule:
 
     def at_target(self, step: int) -> bool:
         return step >= self.final_start
+
+
+def optimizer_steps_per_epoch(batches: int, accumulation: int) -> int:
+    """The Trainer's count: one optimizer step per `accumulation` batches, the last one possibly short."""
+    return max(1, batches // accumulation + int(batches % accumulation > 0))
