@@ -31,6 +31,9 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     assert {r["metric"] for r in runs if r["task"] == "stsb"} == {"pearson"}
     assert {r["device"] for r in runs} == {"cpu"} and result["settings"]["workers"] == 2
     assert result["settings"]["overrides"] == ["pruning.score_beta2=0.9"]
+    schedules = {r["method"]: r["schedule"] for r in runs if r["task"] == "rte"}
+    assert schedules["grda"] is None and schedules["gfs"] is None  # no pruning schedule: nothing to record
+    assert schedules["pins"]["warmup_steps"] >= 0 and schedules["pins"]["final_steps"] >= 1
     assert "score_beta2: 0.9" in (tmp_path / "runs" / "rte-pins-0.8-42" / "recipe.yaml").read_text()
 
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
