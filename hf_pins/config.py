@@ -20,6 +20,11 @@ from .pruning.targets import DEFAULT_PRUNABLE_PATTERNS
 from .selfreg import TEACHER_DTYPES, WEIGHTINGS
 
 
+# The Pruner prunes weights sharded by FSDP2 (thresholds across shards, tests/test_sharded.py), but the Trainer's
+# teacher copy, best checkpoint and per-checkpoint pruning state still assume whole weights in every process.
+SHARDED_TRAINING_UNSUPPORTED = ("PINSTrainer does not run with sharded weights (FSDP, DeepSpeed) yet; use DDP: "
+                                "accelerate launch --multi_gpu (README, Several processes)")
+
 GFS_IMITATIONS = ("local", "global", "auto")
 GFS_BUDGETS = ("per_layer", "global")
 
@@ -45,12 +50,17 @@ class PINSConfig(TrainingArguments):
             `"signed"`, the loss change itself as the paper writes it. Signed ranking prunes large weights whose
             first-order term is negative, where the expansion is least valid: on the demo it collapsed MiniLM to chance
             at 12% sparsity, while `"absolute"` kept full accuracy at 80% (README, "The method").
-        mask_mode (`str`, defaults to `"persistent"`): pruned weights stay zero, or `"regrow"` between mask updates.
+        mask_mode (`str`, defaults to `"persistent"`): pruned weights stay zero; `"regrow"`: they may move between mask
+            updates (the PINS/PLATON code); `"behind_mask"`: movement pruning's masking, a pruned weight's value is kept
+            behind the mask and comes back if its score does (what Sanh et al. do; meant for movement and soft movement).
         self_regularization (`bool`, defaults to `True`): distil from the best dev checkpoint of this run.
         self_regularization_weighting (`str`, defaults to `"entropy"`): per-example weight `1 - H(p)/log C`, or
             `"constant"` (`self_regularization_alpha`).
         self_regularization_alpha (`float`, defaults to `0.5`): constant weight of the teacher term (and for regression).
         self_regularization_temperature (`float`, defaults to `2.0`): distillation temperature.
+        self_regularization_teacher (`str`, *optional*): a fine-tuned model (folder, Hub id or `pkg:`) that is the
+            first teacher, with its dev score as the bar the student must beat to replace it (an extension; typically
+            the dense model fine-tuned on the task). Unset: the paper's rule, this run's first evaluated model.
         self_regularization_teacher_dtype (`str`, defaults to `"auto"`): the teacher's precision: bfloat16 where it is
             native (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else float32; or `"float32"` / `"bfloat16"`.
         movement_lr_weighted (`bool`, defaults to `False`): `movement`/`soft_movement` scores add `-theta * g` times
@@ -102,11 +112,14 @@ class PINSConfig(TrainingArguments):
     score_beta2: float = field(default=0.95, metadata={"help": "EMA factor of the score uncertainty."})
     importance_update: str = field(default="optimizer", metadata={"help": "'optimizer' (paper) or 'sgd' (code)."})
     importance_form: str = field(default="absolute", metadata={"help": "'absolute' (code, default) or 'signed' (paper)."})
-    mask_mode: str = field(default="persistent", metadata={"help": "'persistent' or 'regrow'."})
+    mask_mode: str = field(default="persistent", metadata={"help": "'persistent', 'regrow' or 'behind_mask'."})
     self_regularization: bool = field(default=True, metadata={"help": "Distil from the best dev checkpoint so far."})
     self_regularization_weighting: str = field(default="entropy", metadata={"help": "'entropy' or 'constant'."})
     self_regularization_alpha: float = field(default=0.5, metadata={"help": "Constant teacher weight in [0, 1]."})
     self_regularization_temperature: float = field(default=2.0, metadata={"help": "Distillation temperature > 0."})
+    self_regularization_teacher: Optional[str] = field(
+        default=None, metadata={"help": "A fine-tuned model to start self-regularization from (default: none)."}
+    )
     self_regularization_teacher_dtype: str = field(
         default="auto", metadata={"help": "'auto' (bfloat16 where native), 'float32' or 'bfloat16'."}
     )
@@ -133,6 +146,9 @@ class PINSConfig(TrainingArguments):
     gfs_then: str = field(default="none", metadata={"help": f"'none' or one of: {', '.join(SCHEDULED_METHODS)}."})
 
     def __post_init__(self):
+        # Checked first: TrainingArguments exports ACCELERATE_USE_FSDP / _DEEPSPEED to the environment.
+        if self.fsdp or self.deepspeed:
+            raise ValueError(f"{'fsdp' if self.fsdp else 'deepspeed'}: {SHARDED_TRAINING_UNSUPPORTED}")
         super().__post_init__()
         checks = [
             ("pruning_method", self.pruning_method in SCORERS, f"one of {', '.join(sorted(SCORERS))}"),
@@ -193,6 +209,9 @@ class PINSConfig(TrainingArguments):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"prunable_modules: {pattern!r} is not a valid regular expression ({exc})") from None
+        if self.self_regularization_teacher is not None and not self.self_regularization:
+            raise ValueError("self_regularization_teacher: expected null when self_regularization is false (a teacher "
+                             "is only used by self-regularization)")
         if self.self_regularization and self.eval_strategy == "no":
             raise ValueError("self_regularization needs evaluations on the dev split: set eval_strategy to 'steps' or 'epoch'")
         if self.load_best_model_at_end:

@@ -178,6 +178,9 @@ class Recipe:
             for key, name in PRUNING_KEYS.items():
                 if message.startswith(f"{name}:"):
                     raise RecipeError(f"{self.source}: pruning.{key}:{message[len(name) + 1:]}") from None
+            field_name = message.split(":", 1)[0]
+            if field_name in TRAINING_KEYS:
+                raise RecipeError(f"{self.source}: training.{message}") from None
             raise RecipeError(f"{self.source}: training: {message}") from None
 
 

@@ -3,6 +3,11 @@
 As pruning removes capacity, the student is also pulled towards the best model seen so far in this run (less sparse,
 close in capacity), which is replaced whenever the dev metric improves.
 
+An extension (not in the paper): the run may start from a given teacher, typically the dense model fine-tuned on the
+task, with its own dev score as the bar; the same rule then replaces it with the student once the student beats it.
+With the paper's rule the first teacher is whatever the model is at the first evaluation, which on hard tasks (CoLA)
+comes before the model has learnt much.
+
 Loss per example: `w * KD + (1 - w) * task_loss`.
 * classification: KD is the soft-target cross-entropy at temperature T, times T**2; `w = 1 - H(p_student) / log(C)`
   per example (`weighting="entropy"`, the reference code: a confident student leans more on the teacher), or a constant
@@ -91,6 +96,23 @@ class SelfRegularizer:
         self.teacher: nn.Module | None = None
         self.best_metric: float | None = None
         self.refreshes: list[dict] = []
+        self.source: str | None = None  # where a given first teacher came from, while it is still the teacher
+
+    def set_initial_teacher(self, teacher: nn.Module, source: str) -> None:
+        """Start from a given teacher (any architecture with the student's inputs and outputs); its dev score is
+        set with `set_initial_metric` before the first evaluation of the student."""
+        teacher = teacher.to(self.dtype)
+        teacher.requires_grad_(False)
+        self.teacher = teacher.eval()
+        self.source = source
+
+    def set_initial_metric(self, metric: float) -> None:
+        self.best_metric = metric
+        self.refreshes.append({"step": 0, "dev_metric": metric, "source": self.source})
+
+    @property
+    def needs_initial_metric(self) -> bool:
+        return self.source is not None and self.best_metric is None
 
     @property
     def has_teacher(self) -> bool:
@@ -106,8 +128,9 @@ class SelfRegularizer:
         """Make the student the new teacher if `metric` beats the best so far. Returns whether it did."""
         if not self.improves(metric):
             return False
-        if self.teacher is None:
+        if self.teacher is None or self.source is not None:  # a given teacher may differ from the student
             self.teacher = self._copy(student)
+            self.source = None
         else:
             self.teacher.load_state_dict(student.state_dict())
         self.teacher.eval()
@@ -125,16 +148,23 @@ class SelfRegularizer:
         return self.teacher(**inputs).logits.float()
 
     def state_dict(self) -> dict:
-        tensors = {} if self.teacher is None else {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()}
-        return {"tensors": tensors, "meta": {"best_metric": self.best_metric, "refreshes": self.refreshes}}
+        """A given teacher is not saved (it is loaded again from its source); a student copy is."""
+        saved = self.teacher is not None and self.source is None
+        tensors = {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()} if saved else {}
+        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source}
+        return {"tensors": tensors, "meta": meta}
 
     def load_state_dict(self, state: dict, student: nn.Module) -> None:
         weights = {k[len("teacher."):]: v for k, v in state["tensors"].items() if k.startswith("teacher.")}
-        if weights:
+        source = state["meta"].get("source")
+        if weights:  # the student replaced whatever the first teacher was
+            self.source = None
             self.teacher = self._copy(student)
             self.teacher.load_state_dict(weights)
             self.teacher.eval()
-        else:
+        elif source != self.source:
+            raise ValueError(f"the checkpoint's run started from teacher {source!r}, this one from {self.source!r}")
+        elif source is None:
             self.teacher = None
         self.best_metric = state["meta"]["best_metric"]
         self.refreshes = list(state["meta"]["refreshes"])

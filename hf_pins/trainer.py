@@ -16,10 +16,11 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import Trainer, TrainerCallback
+from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback
 from transformers.trainer_utils import has_length
 
-from .config import PINSConfig, unstructured_method
+from .config import SHARDED_TRAINING_UNSUPPORTED, PINSConfig, unstructured_method
+from .modeling import resolve_model_path
 from .pruning.pruner import Pruner
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
 from .selfreg import SelfRegularizer, resolve_teacher_dtype, self_regularized_loss
@@ -79,15 +80,22 @@ class _PruningCallback(TrainerCallback):
 class PINSTrainer(Trainer):
     """Trainer that prunes with an importance scorer on a cubic schedule, with optional self-regularization.
 
-    Extra attributes: `pruner` (masks, scores, schedule), `selfreg` (the teacher, or None), `is_regression`.
+    `teacher_model` (a model or a name to load, as in TRL's distillation trainers; default
+    `args.self_regularization_teacher`) is self-regularization's first teacher, kept until the student beats its dev
+    score. Extra attributes: `pruner` (masks, scores, schedule), `selfreg` (the teacher, or None), `is_regression`.
     """
 
     args: PINSConfig
 
-    def __init__(self, model=None, args: PINSConfig | None = None, *trainer_args, is_regression: bool | None = None, **kwargs):
+    def __init__(self, model=None, args: PINSConfig | None = None, *trainer_args, is_regression: bool | None = None,
+                 teacher_model=None, **kwargs):
         if args is None or not isinstance(args, PINSConfig):
             raise TypeError("PINSTrainer needs a PINSConfig as `args`")
+        if teacher_model is not None and not args.self_regularization:
+            raise ValueError("teacher_model: only used by self-regularization, which is off (args.self_regularization)")
         super().__init__(model, args, *trainer_args, **kwargs)
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:  # e.g. enabled by `accelerate launch --use_fsdp`
+            raise ValueError(f"{'fsdp' if self.is_fsdp_enabled else 'deepspeed'}: {SHARDED_TRAINING_UNSUPPORTED}")
         if is_regression is None:
             is_regression = getattr(self.model.config, "num_labels", 2) == 1
         self.is_regression = is_regression
@@ -105,6 +113,7 @@ class PINSTrainer(Trainer):
         if args.self_regularization:
             dtype = resolve_teacher_dtype(args.self_regularization_teacher_dtype, args.device)
             self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype)
+            self._set_initial_teacher(teacher_model if teacher_model is not None else args.self_regularization_teacher)
         self.evaluations: list[dict] = []
         self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights"}
         self._pruning_active = False
@@ -115,9 +124,35 @@ class PINSTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.add_callback(_PruningCallback(self))
 
+    # -- a given first teacher -----------------------------------------------------------------------------------
+    def _set_initial_teacher(self, teacher) -> None:
+        if teacher is None:
+            return
+        if isinstance(teacher, str):
+            source = teacher
+            teacher = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(teacher, "teacher_model"))
+        else:
+            source = self.args.self_regularization_teacher or getattr(teacher.config, "_name_or_path", "") or "teacher_model"
+        self.selfreg.set_initial_teacher(teacher.to(self.args.device), source)
+
+    def _score_initial_teacher(self) -> None:
+        """The given teacher's dev score, measured once before training: the bar the student must beat."""
+        student = self.model
+        self.model = self.selfreg.teacher
+        try:
+            metrics = self.evaluate(metric_key_prefix="teacher")
+        finally:
+            self.model = student
+        key = "teacher_" + self._metric_key()[len("eval_"):]
+        if key not in metrics:
+            raise KeyError(f"metric_for_best_model {key!r} is not among the teacher's dev metrics {sorted(metrics)}")
+        self.selfreg.set_initial_metric(float(metrics[key]))
+
     # -- schedule and steps ---------------------------------------------------------------------------------------
     def _start_pruning(self, max_steps: int, steps_per_epoch: int = 0) -> None:
         args = self.args
+        if self.selfreg is not None and self.selfreg.needs_initial_metric:
+            self._score_initial_teacher()
         if not self.pruner.scorer.schedules_masks:  # gRDA, or after greedy forward selection: nothing to schedule
             self._pruning_active = True
             return

@@ -21,7 +21,7 @@ from .data.glue import load_glue_splits, tokenize_splits
 from .data.tasks import get_task
 from .errors import RunStopped, UserError
 from .metrics.glue import compute_metrics_fn, main_metric
-from .modeling import load_model_and_tokenizer
+from .modeling import load_model_and_tokenizer, load_teacher
 from .paths import resolve_package_path
 from .card import write_model_card
 from .plots import write_training_plots
@@ -165,6 +165,9 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         max_train_samples=data["max_train_samples"], max_eval_samples=data["max_eval_samples"],
     )
     model, tokenizer = load_model_and_tokenizer(recipe.model, task)
+    teacher = None
+    if args.self_regularization_teacher is not None:
+        teacher = load_teacher(args.self_regularization_teacher, recipe.model, task, model)
     check_pruning_fits(recipe, args, model, len(splits.train))
     tokenized = tokenize_splits(splits, tokenizer, max_length=data["max_length"])
     collator = DataCollatorWithPadding(tokenizer)
@@ -183,7 +186,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         calibration = _calibrate_grda(model, args, out, checkpoint, trainer_kwargs)
         args.grda_c = calibration["chosen_c"]
 
-    trainer = PINSTrainer(model=model, args=args, **trainer_kwargs)
+    trainer = PINSTrainer(model=model, args=args, teacher_model=teacher, **trainer_kwargs)
     trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.stop_signal is not None:
         raise RunStopped(

@@ -80,7 +80,7 @@ def accuracy_metric(prediction) -> dict:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
-def make_trainer(output_dir, model=None, train=None, dev=None, **overrides):
+def make_trainer(output_dir, model=None, train=None, dev=None, teacher_model=None, **overrides):
     """A PINSTrainer on a tiny model with small, fast defaults; `overrides` are PINSConfig fields."""
     from hf_pins import PINSConfig, PINSTrainer
 
@@ -98,6 +98,7 @@ def make_trainer(output_dir, model=None, train=None, dev=None, **overrides):
         eval_dataset=dev if dev is not None else token_dataset(32, seed=1),
         data_collator=pad_collate,
         compute_metrics=accuracy_metric,
+        teacher_model=teacher_model,
     )
 
 

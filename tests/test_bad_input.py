@@ -50,6 +50,7 @@ RECIPE_MISTAKES = {
                                    "pruning.prunable_modules"),
     "self-regularization without evaluation": ("model: {name_or_path: x}\ntask: rte\ntraining: {eval_strategy: 'no'}\n",
                                                "self_regularization"),
+    "sharded weights (FSDP)": ("model: {name_or_path: x}\ntask: rte\ntraining: {fsdp: full_shard}\n", "training.fsdp"),
     "pruning field under training": ("model: {name_or_path: x}\ntask: rte\ntraining: {target_sparsity: 0.5}\n",
                                      "training.target_sparsity"),
 }
@@ -84,6 +85,33 @@ def test_package_path_of_missing_package(tmp_path, tiny_recipe, capsys):
 
 def test_bad_override_syntax(tmp_path, tiny_recipe, capsys):
     _assert_refused(capsys, tmp_path, tiny_recipe, "key.path=value", "--set", "pruning.target_sparsity")
+
+
+def test_teacher_that_is_not_a_model_folder(tmp_path, tiny_recipe, capsys):
+    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.self_regularization_teacher",
+                    "--set", f"pruning.self_regularization_teacher={tmp_path / 'no-such-teacher'}")
+
+
+def test_teacher_with_the_wrong_number_of_labels(tmp_path, tiny_recipe, tiny_model_dir, capsys):
+    from conftest import tiny_bert
+    from transformers import AutoConfig
+
+    tiny_bert(num_labels=3, vocab_size=AutoConfig.from_pretrained(tiny_model_dir).vocab_size).save_pretrained(tmp_path / "three")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "predicts 3 labels",
+                    "--set", f"pruning.self_regularization_teacher={tmp_path / 'three'}")
+
+
+def test_teacher_with_another_vocabulary(tmp_path, tiny_recipe, capsys):
+    from conftest import tiny_bert
+
+    tiny_bert(vocab_size=10).save_pretrained(tmp_path / "other-vocab")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "the student's token ids",
+                    "--set", f"pruning.self_regularization_teacher={tmp_path / 'other-vocab'}")
+
+
+def test_teacher_without_self_regularization(tmp_path, tiny_recipe, tiny_model_dir, capsys):
+    _assert_refused(capsys, tmp_path, tiny_recipe, "self_regularization_teacher", "--set",
+                    f"pruning.self_regularization_teacher={tiny_model_dir}", "--set", "pruning.self_regularization=false")
 
 
 def _assert_refused(capsys, tmp_path, recipe, fragment, *extra):

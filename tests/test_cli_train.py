@@ -43,6 +43,23 @@ def test_set_overrides_and_resume(tmp_path, tiny_recipe, capsys):
     assert code == 0 and "sparsity" in stdout
 
 
+def test_given_teacher_from_the_recipe_is_scored_saved_by_name_and_resumed(tmp_path, tiny_recipe, tiny_model_dir, capsys):
+    out = tmp_path / "model"
+    teacher = ["--set", f"pruning.self_regularization_teacher={tiny_model_dir}", "--set", "training.save_steps=4"]
+    code, _, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out), *teacher)
+    assert code == 0
+    report = json.loads((out / "pruning_report.json").read_text())
+    first = report["teacher_refreshes"][0]
+    assert first["step"] == 0 and first["source"] == str(tiny_model_dir) and 0.0 <= first["dev_metric"] <= 1.0
+    checkpoint = sorted(out.glob("checkpoint-*"))[-1]
+    meta = json.loads((checkpoint / "pruning_state.json").read_text())["selfreg"]
+    saved = load_file(str(checkpoint / "pruning_state.safetensors"))
+    # The given teacher is not copied into checkpoints: either it is still the teacher (named), or a student copy is.
+    assert (meta["source"] == str(tiny_model_dir)) != any(k.startswith("selfreg.teacher.") for k in saved)
+    code, stdout, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out), *teacher, "--resume")
+    assert code == 0 and "sparsity" in stdout
+
+
 @pytest.mark.parametrize("override, fragment", [
     ("pruning.target_sparsity=1.2", "pruning.target_sparsity"),
     ("pruning.method=bogus", "pruning.method"),

@@ -143,3 +143,82 @@ def test_teacher_can_be_held_in_bfloat16_and_gives_float32_logits():
     restored.load_state_dict(regularizer.state_dict(), student)
     assert all(torch.equal(a, b) for a, b in zip(restored.teacher.state_dict().values(),
                                                  regularizer.teacher.state_dict().values()))
+
+
+# -- a given first teacher (the extension: e.g. the dense fine-tuned model) ----------------------------------------
+def test_given_teacher_stays_until_the_student_beats_its_dev_score():
+    regularizer = SelfRegularizer(greater_is_better=True)
+    given = tiny_bert(seed=7)
+    regularizer.set_initial_teacher(given, "dense-model")
+    assert regularizer.needs_initial_metric
+    regularizer.set_initial_metric(0.7)
+    assert regularizer.refreshes == [{"step": 0, "dev_metric": 0.7, "source": "dense-model"}]
+    student = tiny_bert(seed=8)
+    assert not regularizer.maybe_refresh(student, 0.6, step=10)
+    assert regularizer.teacher is given and not given.training
+    state = regularizer.state_dict()
+    assert state["tensors"] == {} and state["meta"]["source"] == "dense-model"  # loaded again from its source
+    assert regularizer.maybe_refresh(student, 0.8, step=20)
+    assert regularizer.teacher is not given and regularizer.source is None
+    assert all(torch.equal(student.state_dict()[k], v) for k, v in regularizer.teacher.state_dict().items())
+    assert regularizer.state_dict()["tensors"]  # the student's copy is saved with checkpoints
+
+
+def test_given_teacher_of_another_architecture_is_replaced_by_a_copy_of_the_student():
+    regularizer = SelfRegularizer()
+    regularizer.set_initial_teacher(tiny_bert(hidden_size=32, intermediate_size=64), "bigger")
+    regularizer.set_initial_metric(0.5)
+    student = tiny_bert()
+    assert regularizer.maybe_refresh(student, 0.9, step=4)
+    assert regularizer.teacher.config.hidden_size == student.config.hidden_size
+
+
+def test_checkpoint_of_a_run_with_a_given_teacher_resumes_only_with_that_teacher():
+    first = SelfRegularizer()
+    first.set_initial_teacher(tiny_bert(seed=7), "dense-model")
+    first.set_initial_metric(0.7)
+    state = first.state_dict()
+    same = SelfRegularizer()
+    same.set_initial_teacher(tiny_bert(seed=7), "dense-model")
+    same.load_state_dict(state, tiny_bert())
+    assert same.best_metric == 0.7 and not same.needs_initial_metric and same.source == "dense-model"
+    other = SelfRegularizer()
+    other.set_initial_teacher(tiny_bert(seed=7), "another-model")
+    with pytest.raises(ValueError, match="dense-model"):
+        other.load_state_dict(state, tiny_bert())
+    with pytest.raises(ValueError, match="dense-model"):
+        SelfRegularizer().load_state_dict(state, tiny_bert())
+
+
+def test_trainer_scores_the_given_teacher_on_dev_and_distils_from_it(tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    from conftest import accuracy_metric, pad_collate, token_dataset
+
+    teacher = tiny_bert(seed=7)
+    dev = token_dataset(32, seed=1)
+    reference = Trainer(model=teacher, args=TrainingArguments(str(tmp_path / "ref"), use_cpu=True, report_to=[]),
+                        eval_dataset=dev, data_collator=pad_collate, compute_metrics=accuracy_metric).evaluate()
+    student = tiny_bert(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    trainer = make_trainer(tmp_path, model=student, dev=dev, teacher_model=teacher,
+                           self_regularization_teacher_dtype="float32", num_train_epochs=1)
+    assert trainer.selfreg.teacher is teacher
+    batch = pad_collate([token_dataset(8, seed=5)[i] for i in range(8)])
+    model = trainer.model.train()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch)).item()
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        expected = self_regularized_loss(model(**inputs).logits, batch["labels"], teacher.eval()(**inputs).logits,
+                                         is_regression=False).item()
+    assert loss == pytest.approx(expected)  # the given teacher is used from the first step
+    trainer.train()
+    first = trainer.selfreg.refreshes[0]
+    assert first["step"] == 0 and first["dev_metric"] == pytest.approx(reference["eval_accuracy"])
+    assert first["source"] == "teacher_model"  # a model object without a folder name
+    later = [e for e in trainer.evaluations if e["dev_metric"] > first["dev_metric"]]
+    assert [r["step"] for r in trainer.selfreg.refreshes[1:]][:1] == [e["step"] for e in later][:1]
+
+
+def test_teacher_model_without_self_regularization_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="self_regularization"):
+        make_trainer(tmp_path, teacher_model=tiny_bert(), self_regularization=False)
