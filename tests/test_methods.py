@@ -145,3 +145,40 @@ def test_gfs_then_needs_a_structured_budget(tiny_recipe):
         load_recipe(tiny_recipe, overrides=["pruning.method=gfs", "pruning.gfs_then=pins"])
     recipe = load_recipe(tiny_recipe, overrides=["pruning.method=gfs", "pruning.gfs_then=pins", "pruning.gfs_ffn_keep=0.5"])
     assert recipe.pruning["gfs_then"] == "pins"
+
+
+# -- movement's own masking: pruned weights kept behind the mask ----------------------------------------------------
+def test_behind_mask_keeps_pruned_values_scores_them_and_restores_them_by_hand():
+    model = OneWeight()  # weight [1, -2]
+    weight = model.layer[0].proj.weight
+    pruner = Pruner(model, "movement", 0.5, mask_mode="behind_mask", threshold="per_matrix")
+    pruner.scorer.score[NAME].copy_(torch.tensor([[1.0, -1.0]]))
+    pruner.update_masks(0.5)  # keeps weight 0
+    pruner.apply_masks()
+    assert weight.tolist() == [[1.0, 0.0]] and pruner.hidden[NAME].tolist() == [[0.0, -2.0]]
+    assert pruner.scorer.theta(NAME).tolist() == [[1.0, -2.0]]  # the method sees the dense weight
+    # A step with g = [0.5, 0.25]: the score moves at the pruned position too, with its hidden value:
+    # -theta * g = [-0.5, 0.5]; the pruned weight's own gradient is masked (its value stays frozen).
+    weight.grad = torch.tensor([[0.5, 0.25]])
+    pruner.before_optimizer_step(0, None)
+    torch.testing.assert_close(pruner.scorer.score[NAME], torch.tensor([[0.5, -0.5]]))
+    assert weight.grad.tolist() == [[0.5, 0.0]]
+    pruner.scorer.score[NAME].copy_(torch.tensor([[-1.0, 1.0]]))
+    pruner.update_masks(0.5)  # weight 1 comes back with its value, weight 0 goes behind the mask
+    pruner.apply_masks()
+    assert weight.tolist() == [[0.0, -2.0]] and pruner.hidden[NAME].tolist() == [[1.0, 0.0]]
+    other = Pruner(OneWeight(), "movement", 0.5, mask_mode="behind_mask", threshold="per_matrix")
+    other.load_state_dict(pruner.state_dict())
+    assert other.hidden[NAME].tolist() == [[1.0, 0.0]] and other.masks[NAME].tolist() == [[False, True]]
+
+
+def test_movement_behind_the_mask_trains_to_the_target_with_zeros_in_the_model(tmp_path):
+    trainer = make_trainer(tmp_path, pruning_method="movement", mask_mode="behind_mask", pruning_threshold="per_matrix",
+                           num_train_epochs=2, self_regularization=False)
+    trainer.train()
+    pruner = trainer.pruner
+    expected = sum(round(0.8 * p.numel()) for p in pruner.params.values()) / pruner.num_weights  # per matrix
+    assert trainer.sparsity_report()["overall"] == pytest.approx(expected)
+    for n, p in pruner.params.items():
+        assert bool((p[~pruner.masks[n]] == 0).all()) and bool((pruner.hidden[n][pruner.masks[n]] == 0).all())
+    assert any(bool((h != 0).any()) for h in pruner.hidden.values())  # pruned values are kept, not lost

@@ -1,12 +1,16 @@
 """Turning scores into binary masks: one global threshold over all prunable weights, or one per matrix.
 
 Selection is exact: ties at the threshold are broken by `topk`, so exactly `round(sparsity * N)` weights are pruned
-(globally), or `round(sparsity * n)` in each matrix.
+(globally), or `round(sparsity * n)` in each matrix. With a process group (weights sharded over processes), `scores`
+are this process's shards, `N` and `n` count every shard, and the selection is the distributed one of `sharding.py`.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+
+from .sharding import all_reduce_sum, sharded_prune_lowest
 
 
 def _prune_lowest(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, float]:
@@ -28,11 +32,26 @@ def _prune_lowest(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, float]:
     return pruned, float(flat[pruned].max())
 
 
-def global_masks(scores: dict[str, torch.Tensor], sparsity: float) -> tuple[dict[str, torch.Tensor], float]:
+def _selector(group):
+    """`(flat, k) -> (pruned, threshold)` over one process's scores, or over the shards of a process group."""
+    if group is None:
+        return _prune_lowest
+    reduce, rank, world = all_reduce_sum(group), dist.get_rank(group), dist.get_world_size(group)
+    return lambda flat, k: sharded_prune_lowest(flat, k, reduce, rank, world)
+
+
+def _global_count(t: torch.Tensor, group) -> int:
+    if group is None:
+        return t.numel()
+    return int(all_reduce_sum(group)(torch.tensor([t.numel()], dtype=torch.int64, device=t.device)).item())
+
+
+def global_masks(scores: dict[str, torch.Tensor], sparsity: float, group=None) -> tuple[dict[str, torch.Tensor], float]:
     """Keep-masks (True = kept) pruning the `round(sparsity * N)` lowest scores over all matrices together."""
     names = list(scores)
     flat = torch.cat([scores[n].flatten().float() for n in names])
-    pruned, threshold = _prune_lowest(flat, int(round(sparsity * flat.numel())))
+    k = int(round(sparsity * _global_count(flat, group)))
+    pruned, threshold = _selector(group)(flat, k)
     masks, offset = {}, 0
     for n in names:
         size = scores[n].numel()
@@ -41,11 +60,11 @@ def global_masks(scores: dict[str, torch.Tensor], sparsity: float) -> tuple[dict
     return masks, threshold
 
 
-def per_matrix_masks(scores: dict[str, torch.Tensor], sparsity: float) -> tuple[dict[str, torch.Tensor], float]:
+def per_matrix_masks(scores: dict[str, torch.Tensor], sparsity: float, group=None) -> tuple[dict[str, torch.Tensor], float]:
     """Keep-masks pruning the same fraction of each matrix; the threshold reported is the largest one."""
-    masks, top = {}, float("-inf")
+    masks, top, select = {}, float("-inf"), _selector(group)
     for n, s in scores.items():
-        pruned, threshold = _prune_lowest(s.flatten().float(), int(round(sparsity * s.numel())))
+        pruned, threshold = select(s.flatten().float(), int(round(sparsity * _global_count(s, group))))
         masks[n] = ~pruned.view_as(s)
         top = max(top, threshold)
     return masks, top

@@ -9,6 +9,13 @@ Mask modes:
   optimizer the weight is also re-multiplied by the mask after every step.
 * `regrow` (the PINS/PLATON reference code): weights are zeroed at each mask update only, and may move away from zero
   until the next one; in the final phase masks are recomputed every step, so the run still ends at the target.
+* `behind_mask` (movement pruning's straight-through masking, Sanh et al.): the model holds `W * M`, so the forward
+  pass, checkpoints and exports see zeros, but a pruned weight's value is kept behind the mask (`hidden`), frozen (its
+  gradient is masked). Scorers see the dense weight `W` (`Scorer.theta`), so the score of a pruned weight keeps moving
+  with `-W * dL/dW'`, and a weight whose score climbs back into the kept set returns with its old value.
+
+Sharded weights (FSDP2): masks, multipliers and scores cover this process's shard; thresholds and counts are reduced
+over the shards' process group (`sharding.py`), so every shard is pruned as one process holding all weights would.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from torch import nn
 
 from .masks import global_masks, per_matrix_masks
 from .schedule import CubicSchedule
+from .sharding import all_reduce_sum, local, shard_group
 from .scorers import SCORERS, Scorer
 from .targets import DEFAULT_PRUNABLE_PATTERNS, find_prunable
 
-MASK_MODES = ("persistent", "regrow")
+MASK_MODES = ("persistent", "regrow", "behind_mask")
+MASKED_GRADIENTS = ("persistent", "behind_mask")  # modes whose pruned weights get no update
 THRESHOLDS = ("global", "per_matrix")
 
 
@@ -59,14 +68,20 @@ class Pruner:
         self.params = find_prunable(model, patterns)
         if not self.params:
             raise ValueError(f"no prunable weights match {list(patterns)}")
-        self.num_weights = sum(p.numel() for p in self.params.values())
+        self.num_weights = sum(p.numel() for p in self.params.values())  # a DTensor counts all its shards
+        self.group = shard_group(self.params)
         self.method, self.target_sparsity = method, target_sparsity
         self.mask_mode, self.threshold_mode = mask_mode, threshold
         self.scorer: Scorer = SCORERS[method](self.params, args)
-        self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()}
+        self.masks = {n: torch.ones_like(local(p), dtype=torch.bool) for n, p in self.params.items()}
         # Float copies of the masks: multiplying by a float tensor is an order of magnitude faster than by a bool one.
-        self._multipliers = {n: torch.ones_like(p, dtype=p.dtype) for n, p in self.params.items()}
+        self._multipliers = {n: torch.ones_like(local(p), dtype=p.dtype) for n, p in self.params.items()}
         self._num_pruned = 0
+        # behind_mask: the values of pruned weights (zero elsewhere), so that the dense weight is `theta + hidden`.
+        self.hidden = None
+        if mask_mode == "behind_mask":
+            self.hidden = {n: torch.zeros_like(local(p)) for n, p in self.params.items()}
+            self.scorer.hidden = self.hidden
         self.schedule: CubicSchedule | None = None
         self.last_threshold = float("nan")
         self.history: list[dict] = []  # one entry per mask update: step, scheduled and measured sparsity
@@ -79,11 +94,12 @@ class Pruner:
     # -- the two per-step hooks -----------------------------------------------------------------------------------
     @torch.no_grad()
     def before_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> None:
-        if self.mask_mode == "persistent":
+        # Scores first: a straight-through score needs `dL/dW'` at pruned positions too (elsewhere it is unchanged).
+        self.scorer.before_step(optimizer)
+        if self.mask_mode in MASKED_GRADIENTS:
             for n, p in self.params.items():
                 if p.grad is not None:
-                    p.grad.mul_(self._multipliers[n])
-        self.scorer.before_step(optimizer)
+                    local(p.grad).mul_(self._multipliers[n])
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> bool:
@@ -101,7 +117,7 @@ class Pruner:
             self.update_masks(schedule.sparsity(step), optimizer)
             self.history.append({"step": step + 1, "target_sparsity": schedule.sparsity(step), "sparsity": self.sparsity()})
             updated = True
-        if updated or (self.mask_mode == "persistent" and not keeps_zeros(optimizer)):
+        if updated or (self.mask_mode in MASKED_GRADIENTS and not keeps_zeros(optimizer)):
             self.apply_masks()
         return updated
 
@@ -109,7 +125,7 @@ class Pruner:
     def _mask_would_change(self, sparsity: float) -> bool:
         """With persistent masks a pruned weight never returns, so a mask at an unchanged sparsity is the same mask:
         the final phase's per-step recomputation only matters when weights may regrow."""
-        if self.mask_mode == "regrow":
+        if self.mask_mode != "persistent":
             return True
         return int(round(sparsity * self.num_weights)) != self._num_pruned
 
@@ -123,16 +139,34 @@ class Pruner:
             # A pruned weight never comes back: it ranks below every live weight.
             scores = {n: s.float().masked_fill(~self.masks[n], float("-inf")) for n, s in scores.items()}
         select = global_masks if self.threshold_mode == "global" else per_matrix_masks
-        new_masks, self.last_threshold = select(scores, sparsity)
+        new_masks, self.last_threshold = select(scores, sparsity, self.group)
+        if self.hidden is not None:
+            self._move_behind_mask(new_masks)
         if optimizer is not None:
             self._clear_optimizer_state(new_masks, optimizer)
         self._set_masks(new_masks)
+
+    def _move_behind_mask(self, new_masks: dict[str, torch.Tensor]) -> None:
+        """Weights pruned now keep their value behind the mask; weights kept again get theirs back."""
+        for n, p in self.params.items():
+            weight, hidden, old, new = local(p), self.hidden[n], self.masks[n], new_masks[n]
+            pruned_now, returning = old & ~new, ~old & new
+            hidden[pruned_now] = weight[pruned_now]
+            weight[returning] = hidden[returning]
+            hidden[returning] = 0
 
     def _set_masks(self, masks: dict[str, torch.Tensor]) -> None:
         self.masks = masks
         for n, m in masks.items():
             self._multipliers[n].copy_(m)
-        self._num_pruned = sum(int((~m).sum()) for m in masks.values())
+        self._num_pruned = self._count(sum(int((~m).sum()) for m in masks.values()))
+
+    def _count(self, local_count: int) -> int:
+        """A count over every shard (this process's count when weights are not sharded)."""
+        if self.group is None:
+            return local_count
+        device = next(iter(self.masks.values())).device
+        return int(all_reduce_sum(self.group)(torch.tensor([local_count], dtype=torch.int64, device=device)).item())
 
     @torch.no_grad()
     def _clear_optimizer_state(self, new_masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
@@ -141,19 +175,19 @@ class Pruner:
             state = optimizer.state.get(p, {})
             for value in state.values():
                 if torch.is_tensor(value) and value.shape == p.shape:
-                    value.mul_(new_masks[n].to(value.dtype))
+                    local(value).mul_(new_masks[n].to(value.dtype))
 
     @torch.no_grad()
     def apply_masks(self) -> None:
         for n, p in self.params.items():
-            p.mul_(self._multipliers[n])
+            local(p).mul_(self._multipliers[n])
 
     @torch.no_grad()
     def cut_to(self, sparsity: float) -> None:
         """One magnitude cut to exactly `sparsity` (same ranking scope); for the methods without a schedule."""
-        scores = {n: p.detach().abs().float() for n, p in self.params.items()}
+        scores = {n: local(p).detach().abs().float() for n, p in self.params.items()}
         select = global_masks if self.threshold_mode == "global" else per_matrix_masks
-        masks, self.last_threshold = select(scores, sparsity)
+        masks, self.last_threshold = select(scores, sparsity, self.group)
         self._set_masks(masks)
         self.apply_masks()
 
@@ -165,31 +199,46 @@ class Pruner:
 
     def report(self) -> dict:
         """`{"overall", "modules"}`: measured zeros in the weights themselves, not the masks."""
-        modules, zeros = {}, 0
-        for n, p in self.params.items():
-            z = int((p == 0).sum())
-            modules[n] = z / p.numel()
-            zeros += z
-        return {"overall": zeros / self.num_weights, "modules": modules}
+        names = list(self.params)
+        zeros = torch.stack([(local(self.params[n]) == 0).sum() for n in names]).to(torch.int64)
+        zeros = all_reduce_sum(self.group)(zeros).tolist()
+        modules = {n: z / self.params[n].numel() for n, z in zip(names, zeros)}
+        return {"overall": sum(zeros) / self.num_weights, "modules": modules}
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         scorer_state = self.scorer.state_dict()
         tensors = {f"mask.{n}": m.to(torch.uint8) for n, m in self.masks.items()}
+        if self.hidden is not None:
+            tensors.update({f"hidden.{n}": h for n, h in self.hidden.items()})
         tensors.update({f"scorer.{k}": v for k, v in scorer_state["tensors"].items()})
         meta = {
             "method": self.method,
             "scorer": scorer_state["meta"],
             "last_threshold": self.last_threshold if math.isfinite(self.last_threshold) else None,
             "history": self.history,
+            "shard": self._shard(),  # a sharded run's state is per process: [rank, world size]
         }
         return {"tensors": tensors, "meta": meta}
+
+    def _shard(self) -> list[int] | None:
+        if self.group is None:
+            return None
+        import torch.distributed as dist
+
+        return [dist.get_rank(self.group), dist.get_world_size(self.group)]
 
     def load_state_dict(self, state: dict) -> None:
         tensors, meta = state["tensors"], state["meta"]
         if meta["method"] != self.method:
             raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method!r}")
+        if meta.get("shard") != self._shard():
+            raise ValueError(f"checkpoint holds the pruning state of shard {meta.get('shard')} ([rank, processes]); "
+                             f"this process is shard {self._shard()}: resume with the same number of processes")
         self._set_masks({n: tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device) for n in self.masks})
+        if self.hidden is not None:
+            for n, h in self.hidden.items():
+                h.copy_(tensors[f"hidden.{n}"])
         self.scorer.load_state_dict(
             {"tensors": {k[len("scorer."):]: v for k, v in tensors.items() if k.startswith("scorer.")}, "meta": meta["scorer"]}
         )

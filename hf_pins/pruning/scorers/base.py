@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..sharding import local, shard_group
 from ..smoothing import SmoothedScore
 
 
@@ -32,6 +33,14 @@ class Scorer:
     def __init__(self, params: dict[str, nn.Parameter], args: Any = None):
         self.params = params
         self.args = args
+        self.group = shard_group(params)  # None unless the weights are sharded (then scores cover this shard)
+        self.hidden: dict[str, torch.Tensor] | None = None  # set by the Pruner with mask_mode="behind_mask"
+
+    def theta(self, name: str) -> torch.Tensor:
+        """The weight as the method sees it: the model's (this shard's) values, plus the values kept behind the mask
+        when pruned weights are held there (they are zero in the model)."""
+        weight = local(self.params[name])
+        return weight if self.hidden is None else weight + self.hidden[name]
 
     def before_step(self, optimizer: torch.optim.Optimizer | None) -> None:
         pass
@@ -66,7 +75,7 @@ class SmoothedScorer(Scorer):
 
     def __init__(self, params, args=None):
         super().__init__(params, args)
-        shapes = {n: p.shape for n, p in params.items()}
+        shapes = {n: local(p).shape for n, p in params.items()}
         device = next(iter(params.values())).device if params else None
         self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
 

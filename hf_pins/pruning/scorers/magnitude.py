@@ -11,4 +11,4 @@ class MagnitudeScorer(Scorer):
     name = "magnitude"
 
     def scores(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().abs().float() for n, p in self.params.items()}
+        return {n: self.theta(n).abs().float() for n in self.params}

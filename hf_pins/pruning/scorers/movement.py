@@ -16,8 +16,9 @@ objective (task loss plus self-regularization):  `S(t) = sum_{s <= t} -theta(s) 
   `S = -sum theta * g` (gradient descent on the scores).
 
 The kept set is the schedule's top fraction; `pruning.threshold` decides the ranking scope (`per_matrix` is the paper's
-per-matrix top-k, `global` one threshold over all matrices). Difference to the paper: a pruned weight is zeroed (with
-persistent masks it stays zero), so its score stops moving; the paper keeps the dense weight behind the mask.
+per-matrix top-k, `global` one threshold over all matrices). `pruning.mask_mode` decides what happens to a pruned
+weight: `behind_mask` is the paper's (its value is kept behind the mask, its score keeps moving with `-W * dL/dW'`, and
+it returns when the score climbs back); with `persistent` masks it is zeroed for good, and its score stops moving.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import torch
 
 from .base import Scorer, learning_rates
+from ..sharding import local
 
 SCORE_UPDATES = ("sum", "adam")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
@@ -39,7 +41,7 @@ class MovementScorer(Scorer):
         self.update = getattr(args, "movement_score_update", "sum")
         if self.update not in SCORE_UPDATES:
             raise ValueError(f"movement_score_update must be one of {SCORE_UPDATES}, got {self.update!r}")
-        zeros = lambda: {n: torch.zeros(p.shape, dtype=torch.float32, device=p.device) for n, p in params.items()}  # noqa: E731
+        zeros = lambda: {n: torch.zeros(local(p).shape, dtype=torch.float32, device=p.device) for n, p in params.items()}  # noqa: E731
         self.score = zeros()
         if self.update == "adam":
             self.adam_m, self.adam_v, self.adam_steps = zeros(), zeros(), 0
@@ -51,7 +53,7 @@ class MovementScorer(Scorer):
         for name, p in self.params.items():
             if p.grad is None:
                 continue
-            step = -p.float() * p.grad.float()
+            step = -self.theta(name).float() * local(p.grad).float()
             if self.lr_weighted:
                 step.mul_(lrs.get(id(p), 0.0))
             steps[name] = step

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from .base import SmoothedScorer, learning_rates
+from ..sharding import local
 
 
 class PINSScorer(SmoothedScorer):
@@ -56,8 +57,8 @@ class PINSScorer(SmoothedScorer):
         lrs = learning_rates(optimizer)
         for name, p in self.params.items():
             if p.grad is not None:
-                g = p.grad.float()
-                theta_next = p.float() - lrs.get(id(p), 0.0) * g
+                g = local(p.grad).float()
+                theta_next = local(p).float() - lrs.get(id(p), 0.0) * g
                 self._add(name, -g * theta_next)
         self.smoothed.step()
 
@@ -67,5 +68,5 @@ class PINSScorer(SmoothedScorer):
             return
         for name, p in self.params.items():
             if p.grad is not None:
-                self._add_product(name, p.grad.float(), p.float())
+                self._add_product(name, local(p.grad).float(), local(p).float())
         self.smoothed.step()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from .base import SmoothedScorer
+from ..sharding import local
 
 
 class PLATONScorer(SmoothedScorer):
@@ -21,5 +22,5 @@ class PLATONScorer(SmoothedScorer):
     def before_step(self, optimizer) -> None:
         for name, p in self.params.items():
             if p.grad is not None:
-                self.smoothed.add(name, (p.float() * p.grad.float()).abs_())
+                self.smoothed.add(name, (local(p).float() * local(p.grad).float()).abs_())
         self.smoothed.step()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 
 from .movement import MovementScorer
+from ..sharding import all_reduce_max, all_reduce_sum, local
 
 
 def soft_threshold(x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
@@ -47,21 +48,27 @@ class SoftMovementScorer(MovementScorer):
         if not steps:
             return
         # A 0-dim tensor on the weights' device: no host sync per matrix per step (36 of them made it 3x slower on GPU).
-        total = torch.stack([s.abs().sum(dtype=torch.float64) for s in steps.values()]).sum()
-        level = self.l1 * total / sum(p.numel() for p in self.params.values())
+        total = all_reduce_sum(self.group)(torch.stack([s.abs().sum(dtype=torch.float64) for s in steps.values()]).sum())
+        level = self.l1 * total / sum(p.numel() for p in self.params.values())  # a DTensor counts all its shards
         for name, step in steps.items():
             self.score[name] = soft_threshold(self.score[name] + step, level)
 
     def scores(self) -> dict[str, torch.Tensor]:
         """The scores, with exact zeros ordered by `|theta|` strictly between the negative and positive scores."""
-        nonzero = [s.abs()[s != 0] for s in self.score.values()]
-        nonzero = torch.cat([v.flatten() for v in nonzero]) if nonzero else torch.empty(0)
-        top = max((float(p.detach().abs().max()) for p in self.params.values()), default=0.0)
-        if nonzero.numel() == 0:
-            return {n: p.detach().abs().float() for n, p in self.params.items()}
-        scale = 0.5 * float(nonzero.min()) / top if top > 0 else 0.0
+        nonzero = torch.cat([s.abs()[s != 0].flatten() for s in self.score.values()])
+        # Largest |theta| and smallest non-zero |score| over every shard (one reduction: the second is negated).
+        extremes = torch.stack([
+            torch.stack([self.theta(n).abs().float().amax() if local(p).numel() else nonzero.new_zeros(())
+                         for n, p in self.params.items()]).max(),
+            -(nonzero.min() if nonzero.numel() else torch.tensor(float("inf"), device=nonzero.device)),
+        ])
+        top, smallest = all_reduce_max(extremes, self.group).tolist()
+        smallest = -smallest
+        if smallest == float("inf"):  # no score moved yet anywhere
+            return {n: self.theta(n).abs().float() for n in self.params}
+        scale = 0.5 * smallest / top if top > 0 else 0.0
         out = {}
         for n, s in self.score.items():
-            tie = self.params[n].detach().abs().float() * scale
+            tie = self.theta(n).abs().float() * scale
             out[n] = torch.where(s == 0, tie, s)
         return out
