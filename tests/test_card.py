@@ -127,6 +127,13 @@ def test_text_states_method_sparsity_results_and_reproduction(tmp_path):
     assert "## Speed" not in text  # no benchmark file
 
 
+def test_a_given_first_teacher_is_named_with_its_dev_score(tmp_path):
+    refreshes = [{"step": 0, "dev_metric": 0.75, "source": "me/dense-rte"}, {"step": 100, "dev_metric": 0.8}]
+    text = render_model_card(build_model_dir(tmp_path, report={"teacher_refreshes": refreshes}))
+    assert "a given model, `me/dense-rte`, with a dev score of 0.7500" in text and "(1 teacher refreshes" in text
+    assert "given model" not in render_model_card(build_model_dir(tmp_path / "paper"))
+
+
 def test_dense_column_and_speed_table_only_from_files(tmp_path):
     bench = {"machine": {"cpu": "Test CPU", "cores_physical": 2, "instruction_sets": ["avx2", "avx512_vnni"]},
              "results": [
