@@ -225,7 +225,8 @@ class PINSTrainer(Trainer):
             best = None if self.best_at_target is None else self.best_at_target["metric"]
             if best is None or (value > best if greater else value < best):
                 weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-                self.best_at_target = {"metric": value, "step": step, "weights": weights}
+                masks = {n: m.to("cpu", copy=True) for n, m in self.pruner.masks.items()}  # they may change later
+                self.best_at_target = {"metric": value, "step": step, "weights": weights, "masks": masks}
         if logs:
             self.log(logs)
 
@@ -234,6 +235,8 @@ class PINSTrainer(Trainer):
         self._pruning_active = False
         if self.best_at_target is not None:
             self.model.load_state_dict(self.best_at_target["weights"])
+            device = self.args.device
+            self.pruner.set_masks({n: m.to(device) for n, m in self.best_at_target["masks"].items()})
         self.pruner.apply_masks()
         if self.args.pruning_method == "grda":
             self._finish_grda()
@@ -290,6 +293,7 @@ class PINSTrainer(Trainer):
             meta["selfreg"] = sr["meta"]
         if self.best_at_target is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_at_target["weights"].items()})
+            tensors.update({f"best_mask.{n}": m.to(torch.uint8) for n, m in self.best_at_target["masks"].items()})
             meta["best_at_target"] = {"metric": self.best_at_target["metric"], "step": self.best_at_target["step"]}
         return {"tensors": tensors, "meta": meta}
 
@@ -304,7 +308,10 @@ class PINSTrainer(Trainer):
             self.selfreg.load_state_dict({"tensors": part("selfreg."), "meta": meta["selfreg"]}, self.model)
         self.evaluations = list(meta["evaluations"])
         if "best_at_target" in meta:
-            self.best_at_target = dict(meta["best_at_target"], weights=part("best."))
+            masks = {n: m.to(torch.bool) for n, m in part("best_mask.").items()}
+            if not masks:  # a checkpoint written before masks were kept with the best weights: read them off the zeros
+                masks = {n: part("best.")[n] != 0 for n in self.pruner.masks}
+            self.best_at_target = dict(meta["best_at_target"], weights=part("best."), masks=masks)
 
     def _get_output_dir(self, trial):
         if self._staging_dir is not None:

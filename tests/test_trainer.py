@@ -118,3 +118,17 @@ def test_config_refuses_impossible_values():
         PINSConfig(output_dir="x", eval_strategy="no")
     with pytest.raises(ValueError, match="load_best_model_at_end"):
         PINSConfig(output_dir="x", eval_strategy="steps", load_best_model_at_end=True, metric_for_best_model="loss")
+
+
+@pytest.mark.parametrize("mask_mode, method", [("regrow", "pins"), ("behind_mask", "movement")])
+def test_best_checkpoint_comes_back_with_its_own_masks(tmp_path, mask_mode, method):
+    """With masks that change at the target (regrow, behind_mask), the final model is the best evaluation's weights
+    with that evaluation's masks: exactly the target sparsity and the dev score that chose it."""
+    trainer = make_trainer(tmp_path, mask_mode=mask_mode, pruning_method=method, self_regularization=False,
+                           num_train_epochs=6, eval_steps=2)
+    trainer.train()
+    best = trainer.best_at_target
+    assert best["step"] < trainer.state.global_step  # the case that matters: an earlier evaluation won
+    report = trainer.sparsity_report()
+    assert report["overall"] == pytest.approx(round(0.8 * trainer.pruner.num_weights) / trainer.pruner.num_weights)
+    assert trainer.evaluate()["eval_accuracy"] == pytest.approx(best["metric"])

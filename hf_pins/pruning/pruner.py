@@ -144,7 +144,7 @@ class Pruner:
             self._move_behind_mask(new_masks)
         if optimizer is not None:
             self._clear_optimizer_state(new_masks, optimizer)
-        self._set_masks(new_masks)
+        self.set_masks(new_masks)
 
     def _move_behind_mask(self, new_masks: dict[str, torch.Tensor]) -> None:
         """Weights pruned now keep their value behind the mask; weights kept again get theirs back."""
@@ -155,7 +155,8 @@ class Pruner:
             weight[returning] = hidden[returning]
             hidden[returning] = 0
 
-    def _set_masks(self, masks: dict[str, torch.Tensor]) -> None:
+    def set_masks(self, masks: dict[str, torch.Tensor]) -> None:
+        """Adopt these keep-masks (the model's weights are not touched: `apply_masks` zeroes them)."""
         self.masks = masks
         for n, m in masks.items():
             self._multipliers[n].copy_(m)
@@ -188,7 +189,7 @@ class Pruner:
         scores = {n: local(p).detach().abs().float() for n, p in self.params.items()}
         select = global_masks if self.threshold_mode == "global" else per_matrix_masks
         masks, self.last_threshold = select(scores, sparsity, self.group)
-        self._set_masks(masks)
+        self.set_masks(masks)
         self.apply_masks()
 
     def sparsity(self) -> float:
@@ -235,7 +236,7 @@ class Pruner:
         if meta.get("shard") != self._shard():
             raise ValueError(f"checkpoint holds the pruning state of shard {meta.get('shard')} ([rank, processes]); "
                              f"this process is shard {self._shard()}: resume with the same number of processes")
-        self._set_masks({n: tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device) for n in self.masks})
+        self.set_masks({n: tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device) for n in self.masks})
         if self.hidden is not None:
             for n, h in self.hidden.items():
                 h.copy_(tensors[f"hidden.{n}"])
