@@ -7,7 +7,7 @@ Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a
 "–" and its method gets no average. Plots: test score against sparsity (task average per method) and training time per
 method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
 hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
-grid next to this one's; `--seeds-json MORE.json` adds the spread over seeds of the cells that file repeats.
+grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat.
 """
 
 from __future__ import annotations
@@ -200,17 +200,21 @@ def comparison(old: dict, new: dict, old_path: Path) -> list[str]:
     return lines + [""]
 
 
-def seed_spread(runs: list[dict], more: list[dict], more_path: Path) -> list[str]:
-    """Per cell repeated in `more`: the test score of every seed (this grid's and `more`'s), mean and standard deviation."""
+def seed_spread(runs: list[dict], more: list[dict], *more_paths: Path) -> list[str]:
+    """Per cell repeated in `more`: the test score of every seed (this grid's and `more`'s), mean and standard deviation.
+    A seed trained on another device than this grid's runs says which."""
     cells = sorted({(r["task"], r["method"], r["target_sparsity"]) for r in more},
                    key=lambda c: (TASKS.index(c[0]), c[2], METHODS.index(c[1])))
-    lines = [f"Spread over seeds (the extra seeds are in `{shown_path(more_path)}`):", "",
+    devices = {r.get("device") for r in runs}
+    files = ", ".join(f"`{shown_path(p)}`" for p in more_paths)
+    lines = [f"Spread over seeds (the extra seeds are in {files}):", "",
              "| task | method | sparsity | test score per seed | mean | std |", "| --- | --- | --- | --- | --- | --- |"]
     for task, method, sparsity in cells:
         rows = sorted((r for r in runs + more if (r["task"], r["method"]) == (task, method)
                        and abs(r["target_sparsity"] - sparsity) < 1e-9), key=lambda r: r["seed"])
         scores = [r["test_score"] for r in rows]
-        per_seed = ", ".join(f"{r['seed']}: {r['test_score']:.2f}" for r in rows)
+        per_seed = ", ".join(f"{r['seed']}: {r['test_score']:.2f}"
+                             + ("" if r.get("device") in devices | {None} else f" ({r['device']})") for r in rows)
         std = statistics.stdev(scores) if len(scores) > 1 else float("nan")
         lines.append(f"| {task} | {method} | {sparsity:.0%} | {per_seed} | {statistics.mean(scores):.2f} | {std:.2f} |")
     return lines + [""]
@@ -230,7 +234,7 @@ def main(argv=None) -> int:
     parser.add_argument("json", type=Path, nargs="?", default=REPO / "benchmarks" / "results" / "glue_gpu.json")
     parser.add_argument("--update-benchmarks-md", action="store_true")
     parser.add_argument("--compare", type=Path, help="an earlier grid's JSON: its averages next to these")
-    parser.add_argument("--seeds-json", type=Path, help="more seeds of some cells: their spread")
+    parser.add_argument("--seeds-json", type=Path, nargs="+", help="more seeds of some cells (one or more files)")
     options = parser.parse_args(argv)
     path = options.json.resolve()
     data = json.loads(path.read_text())
@@ -239,7 +243,8 @@ def main(argv=None) -> int:
     if options.compare:
         extra += comparison(json.loads(options.compare.read_text()), data, options.compare.resolve())
     if options.seeds_json:
-        extra += seed_spread(data["runs"], json.loads(options.seeds_json.read_text())["runs"], options.seeds_json.resolve())
+        more = [r for f in options.seeds_json for r in json.loads(f.read_text())["runs"]]
+        extra += seed_spread(data["runs"], more, *(f.resolve() for f in options.seeds_json))
     block = report(data, path, images, extra)
     if options.update_benchmarks_md:
         update_benchmarks_md(block)

@@ -89,3 +89,7 @@ def test_report_compares_grids_and_shows_the_spread_over_seeds():
     # seeds 42, 43, 44 of the one repeated cell: mean 56, sample standard deviation 1
     assert "| rte | pins | 80% | 42: 55.00, 43: 57.00, 44: 56.00 | 56.00 | 1.00 |" in lines
     assert not any("| dense |" in line for line in lines)  # only the cells the extra file repeats
+    on_cpu = [dict(row("rte", "pins", 0.8, 54.0, seed=45), device="cpu")]
+    lines = glue_report.seed_spread([dict(r, device="cuda") for r in new["runs"]], more + on_cpu, REPO / "a.json",
+                                    REPO / "b.json")
+    assert "43: 57.00, 44: 56.00, 45: 54.00 (cpu) |" in " ".join(lines) and "`a.json`, `b.json`" in lines[0]
