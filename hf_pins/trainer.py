@@ -115,7 +115,7 @@ class PINSTrainer(Trainer):
             self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype)
             self._set_initial_teacher(teacher_model if teacher_model is not None else args.self_regularization_teacher)
         self.evaluations: list[dict] = []
-        self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights"}
+        self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights", "masks"}
         self._pruning_active = False
         self.grda_outcome: dict | None = None  # gRDA: the sparsity it reached, and whether a final cut followed
         self._staging_dir: str | None = None
