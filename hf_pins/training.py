@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import DataCollatorWithPadding
+from transformers import DataCollatorWithPadding, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from .data.glue import load_glue_splits, tokenize_splits
@@ -164,6 +164,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         dev_fraction=data["dev_fraction"], split_seed=data["split_seed"],
         max_train_samples=data["max_train_samples"], max_eval_samples=data["max_eval_samples"],
     )
+    set_seed(args.seed)  # the new classification head is initialised here, before the Trainer seeds anything
     model, tokenizer = load_model_and_tokenizer(recipe.model, task)
     teacher = None
     if args.self_regularization_teacher is not None:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -58,6 +59,26 @@ def test_given_teacher_from_the_recipe_is_scored_saved_by_name_and_resumed(tmp_p
     assert (meta["source"] == str(tiny_model_dir)) != any(k.startswith("selfreg.teacher.") for k in saved)
     code, stdout, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(out), *teacher, "--resume")
     assert code == 0 and "sparsity" in stdout
+
+
+def test_the_recipe_seed_fixes_the_new_classification_head(tmp_path, tiny_recipe, tiny_model_dir, capsys):
+    """A base model without a task head gets a fresh one at load time: the recipe's seed must decide it."""
+    import shutil
+
+    from transformers import BertModel
+
+    base = tmp_path / "base"
+    BertModel.from_pretrained(tiny_model_dir).save_pretrained(base)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        if (tiny_model_dir / name).exists():
+            shutil.copy(tiny_model_dir / name, base / name)
+    runs = []
+    for name in ("a", "b"):
+        code, _, _ = run_cli(capsys, "train", str(tiny_recipe), "--output-dir", str(tmp_path / name),
+                             "--set", f"model.name_or_path={base}", "--set", "training.num_train_epochs=1")
+        assert code == 0
+        runs.append(load_file(str(tmp_path / name / "model.safetensors")))
+    assert runs[0].keys() == runs[1].keys() and all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
 @pytest.mark.parametrize("override, fragment", [
