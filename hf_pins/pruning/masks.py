@@ -8,9 +8,8 @@ are this process's shards, `N` and `n` count every shard, and the selection is t
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 
-from .sharding import all_reduce_sum, sharded_prune_lowest
+from .sharding import all_reduce_sum, global_count, shard_position, sharded_prune_lowest
 
 
 def _prune_lowest(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, float]:
@@ -36,21 +35,15 @@ def _selector(group):
     """`(flat, k) -> (pruned, threshold)` over one process's scores, or over the shards of a process group."""
     if group is None:
         return _prune_lowest
-    reduce, rank, world = all_reduce_sum(group), dist.get_rank(group), dist.get_world_size(group)
+    reduce, (rank, world) = all_reduce_sum(group), shard_position(group)
     return lambda flat, k: sharded_prune_lowest(flat, k, reduce, rank, world)
-
-
-def _global_count(t: torch.Tensor, group) -> int:
-    if group is None:
-        return t.numel()
-    return int(all_reduce_sum(group)(torch.tensor([t.numel()], dtype=torch.int64, device=t.device)).item())
 
 
 def global_masks(scores: dict[str, torch.Tensor], sparsity: float, group=None) -> tuple[dict[str, torch.Tensor], float]:
     """Keep-masks (True = kept) pruning the `round(sparsity * N)` lowest scores over all matrices together."""
     names = list(scores)
     flat = torch.cat([scores[n].flatten().float() for n in names])
-    k = int(round(sparsity * _global_count(flat, group)))
+    k = int(round(sparsity * global_count(flat.numel(), group, flat.device)))
     pruned, threshold = _selector(group)(flat, k)
     masks, offset = {}, 0
     for n in names:
@@ -64,7 +57,7 @@ def per_matrix_masks(scores: dict[str, torch.Tensor], sparsity: float, group=Non
     """Keep-masks pruning the same fraction of each matrix; the threshold reported is the largest one."""
     masks, top, select = {}, float("-inf"), _selector(group)
     for n, s in scores.items():
-        pruned, threshold = select(s.flatten().float(), int(round(sparsity * _global_count(s, group))))
+        pruned, threshold = select(s.flatten().float(), int(round(sparsity * global_count(s.numel(), group, s.device))))
         masks[n] = ~pruned.view_as(s)
         top = max(top, threshold)
     return masks, top

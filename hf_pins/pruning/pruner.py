@@ -28,7 +28,7 @@ from torch import nn
 
 from .masks import global_masks, per_matrix_masks
 from .schedule import CubicSchedule
-from .sharding import all_reduce_sum, local, shard_group
+from .sharding import all_reduce_sum, global_count, local, shard_group, shard_position
 from .scorers import SCORERS, Scorer
 from .targets import DEFAULT_PRUNABLE_PATTERNS, find_prunable
 
@@ -160,14 +160,8 @@ class Pruner:
         self.masks = masks
         for n, m in masks.items():
             self._multipliers[n].copy_(m)
-        self._num_pruned = self._count(sum(int((~m).sum()) for m in masks.values()))
-
-    def _count(self, local_count: int) -> int:
-        """A count over every shard (this process's count when weights are not sharded)."""
-        if self.group is None:
-            return local_count
-        device = next(iter(self.masks.values())).device
-        return int(all_reduce_sum(self.group)(torch.tensor([local_count], dtype=torch.int64, device=device)).item())
+        device = next(iter(masks.values())).device
+        self._num_pruned = global_count(sum(int((~m).sum()) for m in masks.values()), self.group, device)
 
     @torch.no_grad()
     def _clear_optimizer_state(self, new_masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
@@ -218,24 +212,18 @@ class Pruner:
             "scorer": scorer_state["meta"],
             "last_threshold": self.last_threshold if math.isfinite(self.last_threshold) else None,
             "history": self.history,
-            "shard": self._shard(),  # a sharded run's state is per process: [rank, world size]
+            "shard": shard_position(self.group),  # a sharded run's state is per process: [rank, world size]
         }
         return {"tensors": tensors, "meta": meta}
-
-    def _shard(self) -> list[int] | None:
-        if self.group is None:
-            return None
-        import torch.distributed as dist
-
-        return [dist.get_rank(self.group), dist.get_world_size(self.group)]
 
     def load_state_dict(self, state: dict) -> None:
         tensors, meta = state["tensors"], state["meta"]
         if meta["method"] != self.method:
             raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method!r}")
-        if meta.get("shard") != self._shard():
+        shard = shard_position(self.group)
+        if meta.get("shard") != shard:
             raise ValueError(f"checkpoint holds the pruning state of shard {meta.get('shard')} ([rank, processes]); "
-                             f"this process is shard {self._shard()}: resume with the same number of processes")
+                             f"this process is shard {shard}: resume with the same number of processes")
         self.set_masks({n: tensors[f"mask.{n}"].to(torch.bool).to(self.params[n].device) for n in self.masks})
         if self.hidden is not None:
             for n, h in self.hidden.items():

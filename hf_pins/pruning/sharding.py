@@ -55,6 +55,18 @@ def all_reduce_sum(group) -> Reduce:
     return reduce
 
 
+def global_count(count: int, group, device=None) -> int:
+    """`count` summed over the group's processes (`count` itself without a group)."""
+    if group is None:
+        return count
+    return int(all_reduce_sum(group)(torch.tensor([count], dtype=torch.int64, device=device)).item())
+
+
+def shard_position(group) -> list[int] | None:
+    """`[rank, processes]` within the group, or None without one."""
+    return None if group is None else [dist.get_rank(group), dist.get_world_size(group)]
+
+
 def all_reduce_max(t: torch.Tensor, group) -> torch.Tensor:
     if group is not None:
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
