@@ -51,6 +51,8 @@ RECIPE_MISTAKES = {
     "self-regularization without evaluation": ("model: {name_or_path: x}\ntask: rte\ntraining: {eval_strategy: 'no'}\n",
                                                "self_regularization"),
     "sharded weights (FSDP)": ("model: {name_or_path: x}\ntask: rte\ntraining: {fsdp: full_shard}\n", "training.fsdp"),
+    "sharded weights (DeepSpeed)": ("model: {name_or_path: x}\ntask: rte\ntraining: {deepspeed: ds.json}\n",
+                                    "training.deepspeed"),
     "pruning field under training": ("model: {name_or_path: x}\ntask: rte\ntraining: {target_sparsity: 0.5}\n",
                                      "training.target_sparsity"),
 }
