@@ -453,6 +453,7 @@ def render_model_card(model_dir: str | Path, repo_id: str | None = None) -> str:
         "best_step": report.get("best_step"),
         "n_evaluations": len(report.get("evaluations") or []),
         "n_refreshes": len([r for r in report.get("teacher_refreshes") or [] if not r.get("source")]),
+        "teacher_floor": report.get("teacher_floor") if _is_number(report.get("teacher_floor")) else None,
         "first_teacher": next((r for r in report.get("teacher_refreshes") or [] if r.get("source")), None),
         "plot_sparsity": SPARSITY_PLOT if (model_dir / SPARSITY_PLOT).is_file() else None,
         "plot_schedule": SCHEDULE_PLOT if (model_dir / SCHEDULE_PLOT).is_file() else None,

@@ -61,6 +61,11 @@ class PINSConfig(TrainingArguments):
         self_regularization_teacher (`str`, *optional*): a fine-tuned model (folder, Hub id or `pkg:`) that is the
             first teacher, with its dev score as the bar the student must beat to replace it (an extension; typically
             the dense model fine-tuned on the task). Unset: the paper's rule, this run's first evaluated model.
+        self_regularization_skip_trivial_teacher (`bool`, defaults to `False`): a checkpoint becomes the teacher only
+            once its dev score beats the best constant prediction (one class for every example; for regression a
+            constant, whose correlations are 0), an extension. The paper's rule adopts the first evaluated model, which
+            on CoLA is a one-class model for the whole first epoch and pulls the student towards the majority class.
+            Ignored while a given `self_regularization_teacher` teaches (its own dev score is the bar).
         self_regularization_teacher_dtype (`str`, defaults to `"auto"`): the teacher's precision: bfloat16 where it is
             native (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else float32; or `"float32"` / `"bfloat16"`.
         movement_lr_weighted (`bool`, defaults to `False`): `movement`/`soft_movement` scores add `-theta * g` times
@@ -119,6 +124,9 @@ class PINSConfig(TrainingArguments):
     self_regularization_temperature: float = field(default=2.0, metadata={"help": "Distillation temperature > 0."})
     self_regularization_teacher: Optional[str] = field(
         default=None, metadata={"help": "A fine-tuned model to start self-regularization from (default: none)."}
+    )
+    self_regularization_skip_trivial_teacher: bool = field(
+        default=False, metadata={"help": "A checkpoint teaches only once its dev score beats every constant prediction."}
     )
     self_regularization_teacher_dtype: str = field(
         default="auto", metadata={"help": "'auto' (bfloat16 where native), 'float32' or 'bfloat16'."}
@@ -212,6 +220,8 @@ class PINSConfig(TrainingArguments):
         if self.self_regularization_teacher is not None and not self.self_regularization:
             raise ValueError("self_regularization_teacher: expected null when self_regularization is false (a teacher "
                              "is only used by self-regularization)")
+        if self.self_regularization_skip_trivial_teacher and not self.self_regularization:
+            raise ValueError("self_regularization_skip_trivial_teacher: expected false when self_regularization is false")
         if self.self_regularization and self.eval_strategy == "no":
             raise ValueError("self_regularization needs evaluations on the dev split: set eval_strategy to 'steps' or 'epoch'")
         if self.load_best_model_at_end:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,6 +62,28 @@ def self_regularized_loss(
     return (weight * kd + (1.0 - weight) * task).mean()
 
 
+def constant_prediction_score(compute_metrics, labels, num_labels: int, *, is_regression: bool, key: str,
+                              greater_is_better: bool = True) -> float:
+    """The best dev score of a model that ignores its input: the same class for every example (each class tried),
+    or for regression the mean label (a constant, so its correlations are 0). A teacher no better than this has
+    learnt nothing about the task."""
+    from transformers import EvalPrediction
+
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    if is_regression:
+        candidates = [np.full((n, 1), float(labels.astype(np.float64).mean()), dtype=np.float32)]
+    else:
+        candidates = [np.eye(num_labels, dtype=np.float32)[np.full(n, c)] for c in range(num_labels)]
+    scores = []
+    for predictions in candidates:
+        metrics = compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
+        if key not in metrics:
+            raise KeyError(f"metric_for_best_model {key!r} is not among the metrics {sorted(metrics)}")
+        scores.append(float(metrics[key]))
+    return max(scores) if greater_is_better else min(scores)
+
+
 TEACHER_DTYPES = ("auto", "float32", "bfloat16")
 
 
@@ -97,6 +120,7 @@ class SelfRegularizer:
         self.best_metric: float | None = None
         self.refreshes: list[dict] = []
         self.source: str | None = None  # where a given first teacher came from, while it is still the teacher
+        self.floor: float | None = None  # a score the first teacher must beat (`set_floor`), if any
 
     def set_initial_teacher(self, teacher: nn.Module, source: str) -> None:
         """Start from a given teacher (any architecture with the student's inputs and outputs); its dev score is
@@ -109,6 +133,11 @@ class SelfRegularizer:
     def set_initial_metric(self, metric: float) -> None:
         self.best_metric = metric
         self.refreshes.append({"step": 0, "dev_metric": metric, "source": self.source})
+
+    def set_floor(self, metric: float) -> None:
+        """No teacher until a checkpoint scores better than `metric` (the best constant prediction's dev score)."""
+        self.best_metric = metric
+        self.floor = metric
 
     @property
     def needs_initial_metric(self) -> bool:
@@ -151,7 +180,7 @@ class SelfRegularizer:
         """A given teacher is not saved (it is loaded again from its source); a student copy is."""
         saved = self.teacher is not None and self.source is None
         tensors = {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()} if saved else {}
-        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source}
+        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source, "floor": self.floor}
         return {"tensors": tensors, "meta": meta}
 
     def load_state_dict(self, state: dict, student: nn.Module) -> None:
@@ -167,4 +196,5 @@ class SelfRegularizer:
         elif source is None:
             self.teacher = None
         self.best_metric = state["meta"]["best_metric"]
+        self.floor = state["meta"].get("floor")
         self.refreshes = list(state["meta"]["refreshes"])

@@ -23,7 +23,7 @@ from .config import SHARDED_TRAINING_UNSUPPORTED, PINSConfig, unstructured_metho
 from .modeling import resolve_model_path
 from .pruning.pruner import Pruner
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
-from .selfreg import SelfRegularizer, resolve_teacher_dtype, self_regularized_loss
+from .selfreg import SelfRegularizer, constant_prediction_score, resolve_teacher_dtype, self_regularized_loss
 
 PRUNING_STATE_TENSORS = "pruning_state.safetensors"
 PRUNING_STATE_META = "pruning_state.json"
@@ -148,11 +148,27 @@ class PINSTrainer(Trainer):
             raise KeyError(f"metric_for_best_model {key!r} is not among the teacher's dev metrics {sorted(metrics)}")
         self.selfreg.set_initial_metric(float(metrics[key]))
 
+    def _constant_prediction_score(self) -> float:
+        """The dev score of the best input-blind prediction: the floor a first teacher must beat."""
+        dev = self.eval_dataset
+        column = next((c for c in ("labels", "label") if c in getattr(dev, "column_names", ())), None)
+        if self.compute_metrics is None or column is None:
+            raise ValueError("self_regularization_skip_trivial_teacher: needs compute_metrics and an eval_dataset "
+                             "with a 'labels' or 'label' column")
+        return constant_prediction_score(
+            self.compute_metrics, dev[column], getattr(self.model.config, "num_labels", 2),
+            is_regression=self.is_regression, key=self._metric_key()[len("eval_"):],
+            greater_is_better=self.selfreg.greater_is_better,
+        )
+
     # -- schedule and steps ---------------------------------------------------------------------------------------
     def _start_pruning(self, max_steps: int, steps_per_epoch: int = 0) -> None:
         args = self.args
         if self.selfreg is not None and self.selfreg.needs_initial_metric:
             self._score_initial_teacher()
+        if (self.selfreg is not None and self.args.self_regularization_skip_trivial_teacher
+                and not self.selfreg.has_teacher and self.selfreg.best_metric is None):
+            self.selfreg.set_floor(self._constant_prediction_score())
         if not self.pruner.scorer.schedules_masks:  # gRDA, or after greedy forward selection: nothing to schedule
             self._pruning_active = True
             return

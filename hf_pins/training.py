@@ -143,6 +143,7 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, st
         "history": trainer.pruner.history,
         "evaluations": trainer.evaluations,
         "teacher_refreshes": [] if trainer.selfreg is None else trainer.selfreg.refreshes,
+        "teacher_floor": None if trainer.selfreg is None else trainer.selfreg.floor,
         "structure": structure,
         "versions": versions(),
         "final_cut": bool(grda and grda["final_cut"]),

@@ -134,6 +134,12 @@ def test_a_given_first_teacher_is_named_with_its_dev_score(tmp_path):
     assert "given model" not in render_model_card(build_model_dir(tmp_path / "paper"))
 
 
+def test_a_teacher_floor_is_stated(tmp_path):
+    text = render_model_card(build_model_dir(tmp_path, report={"teacher_floor": 0.5273}))
+    assert "only once its dev score beat 0.5273, the best score of a constant prediction" in text
+    assert "constant prediction" not in render_model_card(build_model_dir(tmp_path / "paper"))
+
+
 def test_dense_column_and_speed_table_only_from_files(tmp_path):
     bench = {"machine": {"cpu": "Test CPU", "cores_physical": 2, "instruction_sets": ["avx2", "avx512_vnni"]},
              "results": [

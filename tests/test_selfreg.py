@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -222,3 +223,49 @@ def test_trainer_scores_the_given_teacher_on_dev_and_distils_from_it(tmp_path):
 def test_teacher_model_without_self_regularization_is_refused(tmp_path):
     with pytest.raises(ValueError, match="self_regularization"):
         make_trainer(tmp_path, teacher_model=tiny_bert(), self_regularization=False)
+
+
+def test_constant_prediction_score_by_hand():
+    from hf_pins.metrics.glue import compute_metrics_fn
+    from hf_pins.selfreg import constant_prediction_score
+
+    # MRPC [1, 1, 0, 0]: "always 1" has accuracy 0.5 and F1 2*2/(2*2+2) = 2/3, combined 7/12; "always 0": 0.25.
+    mrpc = compute_metrics_fn("mrpc")
+    assert constant_prediction_score(mrpc, [1, 1, 0, 0], 2, is_regression=False, key="combined") == pytest.approx(7 / 12)
+    # Accuracy on [1, 1, 1, 0]: the majority class, 0.75. Matthews of any constant: 0 (undefined, read as none).
+    assert constant_prediction_score(compute_metrics_fn("sst2"), [1, 1, 1, 0], 2, is_regression=False,
+                                     key="accuracy") == pytest.approx(0.75)
+    assert constant_prediction_score(compute_metrics_fn("cola"), [1, 1, 1, 0], 2, is_regression=False,
+                                     key="matthews_correlation") == 0.0
+    # Three classes, lower is better: the best constant is the one with the least error.
+    error = lambda p: {"error": float((p.predictions.argmax(-1) != p.label_ids).mean())}  # noqa: E731
+    assert constant_prediction_score(error, [2, 2, 0, 1], 3, is_regression=False, key="error",
+                                     greater_is_better=False) == pytest.approx(0.5)
+    assert constant_prediction_score(compute_metrics_fn("stsb"), [0.5, 4.0, 2.5], 1, is_regression=True,
+                                     key="pearson") == 0.0
+    with pytest.raises(KeyError, match="'f1'"):
+        constant_prediction_score(compute_metrics_fn("sst2"), [1, 0], 2, is_regression=False, key="f1")
+
+
+def test_skip_trivial_teacher_waits_for_a_checkpoint_better_than_a_constant(tmp_path):
+    from conftest import token_dataset
+
+    dev = token_dataset(32, seed=1)
+    majority = max(np.mean(np.asarray(dev["label"]) == c) for c in (0, 1))
+    trainer = make_trainer(tmp_path, dev=dev, self_regularization_skip_trivial_teacher=True, learning_rate=3e-4)
+    trainer.train()
+    assert trainer.selfreg.floor == pytest.approx(majority)
+    expected, best = [], majority
+    for e in trainer.evaluations:
+        if e["dev_metric"] > best:
+            best = e["dev_metric"]
+            expected.append(e["step"])
+    assert [r["step"] for r in trainer.selfreg.refreshes] == expected
+    assert trainer.evaluations[0]["dev_metric"] <= majority  # the paper's rule would have adopted this checkpoint
+    report = trainer.selfreg.state_dict()["meta"]
+    assert report["floor"] == pytest.approx(majority)
+
+
+def test_skip_trivial_teacher_without_self_regularization_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="self_regularization_skip_trivial_teacher: expected false"):
+        make_trainer(tmp_path, self_regularization=False, self_regularization_skip_trivial_teacher=True)
