@@ -114,6 +114,8 @@ class PINSTrainer(Trainer):
             dtype = resolve_teacher_dtype(args.self_regularization_teacher_dtype, args.device)
             self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype)
             self._set_initial_teacher(teacher_model if teacher_model is not None else args.self_regularization_teacher)
+            if args.self_regularization_skip_trivial_teacher:
+                self._dev_label_column()  # refused now rather than when training starts
         self.evaluations: list[dict] = []
         self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights", "masks"}
         self._pruning_active = False
@@ -148,15 +150,19 @@ class PINSTrainer(Trainer):
             raise KeyError(f"metric_for_best_model {key!r} is not among the teacher's dev metrics {sorted(metrics)}")
         self.selfreg.set_initial_metric(float(metrics[key]))
 
-    def _constant_prediction_score(self) -> float:
-        """The dev score of the best input-blind prediction: the floor a first teacher must beat."""
+    def _dev_label_column(self) -> str:
         dev = self.eval_dataset
         column = next((c for c in ("labels", "label") if c in getattr(dev, "column_names", ())), None)
         if self.compute_metrics is None or column is None:
             raise ValueError("self_regularization_skip_trivial_teacher: needs compute_metrics and an eval_dataset "
                              "with a 'labels' or 'label' column")
+        return column
+
+    def _constant_prediction_score(self) -> float:
+        """The dev score of the best input-blind prediction: the floor a first teacher must beat."""
+        labels = self.eval_dataset[self._dev_label_column()]
         return constant_prediction_score(
-            self.compute_metrics, dev[column], getattr(self.model.config, "num_labels", 2),
+            self.compute_metrics, labels, getattr(self.model.config, "num_labels", 2),
             is_regression=self.is_regression, key=self._metric_key()[len("eval_"):],
             greater_is_better=self.selfreg.greater_is_better,
         )

@@ -266,6 +266,11 @@ def test_skip_trivial_teacher_waits_for_a_checkpoint_better_than_a_constant(tmp_
     assert report["floor"] == pytest.approx(majority)
 
 
-def test_skip_trivial_teacher_without_self_regularization_is_refused(tmp_path):
+def test_skip_trivial_teacher_is_refused_where_it_cannot_work(tmp_path):
+    from conftest import token_dataset
+
     with pytest.raises(ValueError, match="self_regularization_skip_trivial_teacher: expected false"):
         make_trainer(tmp_path, self_regularization=False, self_regularization_skip_trivial_teacher=True)
+    with pytest.raises(ValueError, match="needs compute_metrics and an eval_dataset with a 'labels' or 'label'"):
+        make_trainer(tmp_path, dev=token_dataset(8).rename_column("label", "target"),
+                     self_regularization_skip_trivial_teacher=True)
