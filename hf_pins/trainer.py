@@ -82,7 +82,9 @@ class PINSTrainer(Trainer):
 
     `teacher_model` (a model or a name to load, as in TRL's distillation trainers; default
     `args.self_regularization_teacher`) is self-regularization's first teacher, kept until the student beats its dev
-    score. Extra attributes: `pruner` (masks, scores, schedule), `selfreg` (the teacher, or None), `is_regression`.
+    score. A model object is moved to the device, cast to the teacher's dtype and frozen in place, as TRL's trainers
+    prepare theirs: pass a copy to keep using it elsewhere.
+    Extra attributes: `pruner` (masks, scores, schedule), `selfreg` (the teacher, or None), `is_regression`.
     """
 
     args: PINSConfig
@@ -145,7 +147,7 @@ class PINSTrainer(Trainer):
             metrics = self.evaluate(metric_key_prefix="teacher")
         finally:
             self.model = student
-        key = "teacher_" + self._metric_key()[len("eval_"):]
+        key = "teacher_" + self._metric_name()
         if key not in metrics:
             raise KeyError(f"metric_for_best_model {key!r} is not among the teacher's dev metrics {sorted(metrics)}")
         self.selfreg.set_initial_metric(float(metrics[key]))
@@ -163,7 +165,7 @@ class PINSTrainer(Trainer):
         labels = self.eval_dataset[self._dev_label_column()]
         return constant_prediction_score(
             self.compute_metrics, labels, getattr(self.model.config, "num_labels", 2),
-            is_regression=self.is_regression, key=self._metric_key()[len("eval_"):],
+            is_regression=self.is_regression, key=self._metric_name(),
             greater_is_better=self.selfreg.greater_is_better,
         )
 
@@ -188,9 +190,13 @@ class PINSTrainer(Trainer):
     def _after_optimizer_step(self, step: int, optimizer) -> None:
         self.pruner.after_optimizer_step(step, optimizer)
 
-    def _metric_key(self) -> str:
+    def _metric_name(self) -> str:
+        """`metric_for_best_model` without the `eval_` prefix, as `compute_metrics` names it."""
         name = self.args.metric_for_best_model or "loss"
-        return name if name.startswith("eval_") else f"eval_{name}"
+        return name[len("eval_"):] if name.startswith("eval_") else name
+
+    def _metric_key(self) -> str:
+        return f"eval_{self._metric_name()}"
 
     # -- loss -----------------------------------------------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):

@@ -32,23 +32,11 @@ class PINSScorer(SmoothedScorer):
             raise ValueError(f"importance_update must be 'optimizer' or 'sgd', got {self.update!r}")
         if self.form not in ("signed", "absolute"):
             raise ValueError(f"importance_form must be 'signed' or 'absolute', got {self.form!r}")
-        self._scratch: dict[torch.Size, torch.Tensor] = {}  # one reusable buffer per matrix shape (absolute form)
 
     def _add(self, name: str, raw: torch.Tensor) -> None:
         if self.form == "absolute":
             raw = raw.abs_()
         self.smoothed.add(name, raw)
-
-    def _add_product(self, name: str, g: torch.Tensor, theta: torch.Tensor) -> None:
-        """Accumulate `-g * theta` (or its magnitude) without temporaries: this runs on every weight every step."""
-        window = self.smoothed.window_sum[name]
-        if self.form == "absolute":
-            scratch = self._scratch.get(window.shape)
-            if scratch is None:
-                scratch = self._scratch[window.shape] = torch.empty_like(window)
-            window.add_(torch.mul(g, theta, out=scratch).abs_())
-        else:
-            window.addcmul_(g, theta, value=-1.0)
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:
@@ -68,5 +56,6 @@ class PINSScorer(SmoothedScorer):
             return
         for name, p in self.params.items():
             if p.grad is not None:
-                self._add_product(name, local(p.grad).float(), local(p).float())
+                self.add_product(name, local(p.grad).float(), local(p).float(), absolute=self.form == "absolute",
+                                 sign=-1.0)
         self.smoothed.step()

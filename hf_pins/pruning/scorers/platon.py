@@ -22,5 +22,5 @@ class PLATONScorer(SmoothedScorer):
     def before_step(self, optimizer) -> None:
         for name, p in self.params.items():
             if p.grad is not None:
-                self.smoothed.add(name, (local(p).float() * local(p.grad).float()).abs_())
+                self.add_product(name, local(p).float(), local(p.grad).float(), absolute=True)
         self.smoothed.step()
