@@ -7,7 +7,8 @@ Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a
 "–" and its method gets no average. Plots: test score against sparsity (task average per method) and training time per
 method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
 hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
-grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat.
+grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat, and each of their
+methods' task average over the seeds every task has.
 """
 
 from __future__ import annotations
@@ -220,6 +221,37 @@ def seed_spread(runs: list[dict], more: list[dict], *more_paths: Path) -> list[s
     return lines + [""]
 
 
+def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[str]:
+    """Per method and sparsity repeated in `more`: the mean over the seeds that every task has (so each task counts
+    the same seeds), and the task average once at least two seeds cover every task; a task with fewer shows its own
+    seeds' mean, marked with their count, and the row gets no average."""
+    everything = runs + more
+    keys = sorted({(r["method"], r["target_sparsity"]) for r in more}, key=lambda k: (k[1], METHODS.index(k[0])))
+    lines = ["Means over seeds (each task over the seeds shared by all tasks of the row; an average only where at "
+             "least two seeds cover every task; \"(n)\": that task's own n seeds, when the row has no average):", "",
+             "| method | sparsity | seeds | " + " | ".join(tasks) + " | average |",
+             "|" + " --- |" * (len(tasks) + 4)]
+    for method, sparsity in keys:
+        by_task = {t: {r["seed"]: r["test_score"] for r in everything if (r["task"], r["method"]) == (t, method)
+                       and abs(r["target_sparsity"] - sparsity) < 1e-9} for t in tasks}
+        shared = sorted(set.intersection(*(set(s) for s in by_task.values())))
+        complete = len(shared) >= 2
+        cells = []
+        for task in tasks:
+            scores = by_task[task]
+            if complete:
+                cells.append(f"{statistics.mean(scores[s] for s in shared):.2f}")
+            elif scores:
+                cells.append(f"{statistics.mean(scores.values()):.2f} ({len(scores)})")
+            else:
+                cells.append("–")
+        average = (f"{statistics.mean(statistics.mean(by_task[t][s] for s in shared) for t in tasks):.2f}"
+                   if complete else "–")
+        seeds = ", ".join(map(str, shared)) if complete else "–"
+        lines.append(f"| {method} | {sparsity:.0%} | {seeds} | " + " | ".join(cells) + f" | {average} |")
+    return lines + [""]
+
+
 def update_benchmarks_md(block: str, path: Path = REPO / "BENCHMARKS.md") -> None:
     text = path.read_text()
     if BEGIN in text and END in text:
@@ -245,6 +277,7 @@ def main(argv=None) -> int:
     if options.seeds_json:
         more = [r for f in options.seeds_json for r in json.loads(f.read_text())["runs"]]
         extra += seed_spread(data["runs"], more, *(f.resolve() for f in options.seeds_json))
+        extra += seed_averages(data["runs"], more, [t for t in TASKS if t in data["settings"]["tasks"]])
     block = report(data, path, images, extra)
     if options.update_benchmarks_md:
         update_benchmarks_md(block)

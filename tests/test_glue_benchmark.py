@@ -93,3 +93,21 @@ def test_report_compares_grids_and_shows_the_spread_over_seeds():
     lines = glue_report.seed_spread([dict(r, device="cuda") for r in new["runs"]], more + on_cpu, REPO / "a.json",
                                     REPO / "b.json")
     assert "43: 57.00, 44: 56.00, 45: 54.00 (cpu) |" in " ".join(lines) and "`a.json`, `b.json`" in lines[0]
+
+
+def test_report_averages_each_method_over_the_seeds_every_task_has():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def row(task, method, score, seed, sparsity=0.8):
+        return {"task": task, "method": method, "target_sparsity": sparsity, "test_score": score, "seed": seed}
+
+    grid = [row("rte", "pins", 50.0, 42), row("cola", "pins", 20.0, 42), row("rte", "dense", 60.0, 42, 0.0),
+            row("cola", "dense", 30.0, 42, 0.0)]
+    more = [row("rte", "pins", 54.0, 43), row("cola", "pins", 22.0, 43), row("cola", "pins", 30.0, 44),
+            row("rte", "dense", 62.0, 43, 0.0)]
+    lines = glue_report.seed_averages(grid, more, ["rte", "cola"])
+    # pins: seeds 42 and 43 cover both tasks (44 only CoLA, left out): rte (50+54)/2 = 52, cola (20+22)/2 = 21,
+    # average 36.5. dense: CoLA has one seed, so no average; RTE shows its own two seeds' mean, 61.
+    assert "| pins | 80% | 42, 43 | 52.00 | 21.00 | 36.50 |" in lines
+    assert "| dense | 0% | – | 61.00 (2) | 30.00 (1) | – |" in lines
