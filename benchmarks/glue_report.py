@@ -224,13 +224,15 @@ def seed_spread(runs: list[dict], more: list[dict], *more_paths: Path) -> list[s
 def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[str]:
     """Per method and sparsity repeated in `more`: the mean over the seeds that every task has (so each task counts
     the same seeds), and the task average once at least two seeds cover every task; a task with fewer shows its own
-    seeds' mean, marked with their count, and the row gets no average."""
+    seeds' mean, marked with their count, and the row gets no average. A second average takes every seed of each
+    task (tasks may then count different seeds), given once every task has at least two."""
     everything = runs + more
     keys = sorted({(r["method"], r["target_sparsity"]) for r in more}, key=lambda k: (k[1], METHODS.index(k[0])))
     lines = ["Means over seeds (each task over the seeds shared by all tasks of the row; an average only where at "
-             "least two seeds cover every task; \"(n)\": that task's own n seeds, when the row has no average):", "",
-             "| method | sparsity | seeds | " + " | ".join(tasks) + " | average |",
-             "|" + " --- |" * (len(tasks) + 4)]
+             "least two seeds cover every task; \"(n)\": that task's own n seeds, when the row has no average; "
+             "\"all seeds\": the average of each task's mean over all its seeds, where every task has two or more):",
+             "", "| method | sparsity | seeds | " + " | ".join(tasks) + " | average | all seeds |",
+             "|" + " --- |" * (len(tasks) + 5)]
     for method, sparsity in keys:
         by_task = {t: {r["seed"]: r["test_score"] for r in everything if (r["task"], r["method"]) == (t, method)
                        and abs(r["target_sparsity"] - sparsity) < 1e-9} for t in tasks}
@@ -247,8 +249,10 @@ def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[
                 cells.append("–")
         average = (f"{statistics.mean(statistics.mean(by_task[t][s] for s in shared) for t in tasks):.2f}"
                    if complete else "–")
+        every = (f"{statistics.mean(statistics.mean(by_task[t].values()) for t in tasks):.2f}"
+                 if all(len(by_task[t]) >= 2 for t in tasks) else "–")
         seeds = ", ".join(map(str, shared)) if complete else "–"
-        lines.append(f"| {method} | {sparsity:.0%} | {seeds} | " + " | ".join(cells) + f" | {average} |")
+        lines.append(f"| {method} | {sparsity:.0%} | {seeds} | " + " | ".join(cells) + f" | {average} | {every} |")
     return lines + [""]
 
 

@@ -108,6 +108,7 @@ def test_report_averages_each_method_over_the_seeds_every_task_has():
             row("rte", "dense", 62.0, 43, 0.0)]
     lines = glue_report.seed_averages(grid, more, ["rte", "cola"])
     # pins: seeds 42 and 43 cover both tasks (44 only CoLA, left out): rte (50+54)/2 = 52, cola (20+22)/2 = 21,
-    # average 36.5. dense: CoLA has one seed, so no average; RTE shows its own two seeds' mean, 61.
-    assert "| pins | 80% | 42, 43 | 52.00 | 21.00 | 36.50 |" in lines
-    assert "| dense | 0% | – | 61.00 (2) | 30.00 (1) | – |" in lines
+    # average 36.5; with every seed, cola is (20+22+30)/3 = 24, average (52+24)/2 = 38.
+    # dense: CoLA has one seed, so no average; RTE shows its own two seeds' mean, 61.
+    assert "| pins | 80% | 42, 43 | 52.00 | 21.00 | 36.50 | 38.00 |" in lines
+    assert "| dense | 0% | – | 61.00 (2) | 30.00 (1) | – | – |" in lines
