@@ -7,8 +7,8 @@ Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a
 "–" and its method gets no average. Plots: test score against sparsity (task average per method) and training time per
 method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
 hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
-grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat, and each of their
-methods' task average over the seeds every task has.
+grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat,
+and each of their methods' task average over the seeds every task has.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class MovementScorer(Scorer):
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:
-        if self.update == "sum" and not self.lr_weighted:  # the default: add `-theta * g` without a temporary per matrix
+        if self.update == "sum" and not self.lr_weighted:  # the default: `-theta * g` added without a temporary
             for name, p in self.params.items():
                 if p.grad is not None:
                     self.score[name].addcmul_(self.theta(name).float(), local(p.grad).float(), value=-1.0)
