@@ -74,11 +74,6 @@ class MovementScorer(Scorer):
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:
-        if self.update == "sum" and not self.lr_weighted:  # the default: `-theta * g` added without a temporary
-            for name, p in self.params.items():
-                if p.grad is not None:
-                    self.score[name].addcmul_(self.theta(name).float(), local(p.grad).float(), value=-1.0)
-            return
         for name, step in self.movement(optimizer).items():
             self.score[name].add_(step)
 
