@@ -238,17 +238,17 @@ def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[
                        and abs(r["target_sparsity"] - sparsity) < 1e-9} for t in tasks}
         shared = sorted(set.intersection(*(set(s) for s in by_task.values())))
         complete = len(shared) >= 2
+        on_shared = {t: statistics.mean(by_task[t][s] for s in shared) for t in tasks} if complete else {}
         cells = []
         for task in tasks:
             scores = by_task[task]
             if complete:
-                cells.append(f"{statistics.mean(scores[s] for s in shared):.2f}")
+                cells.append(f"{on_shared[task]:.2f}")
             elif scores:
                 cells.append(f"{statistics.mean(scores.values()):.2f} ({len(scores)})")
             else:
                 cells.append("–")
-        average = (f"{statistics.mean(statistics.mean(by_task[t][s] for s in shared) for t in tasks):.2f}"
-                   if complete else "–")
+        average = f"{statistics.mean(on_shared.values()):.2f}" if complete else "–"
         every = (f"{statistics.mean(statistics.mean(by_task[t].values()) for t in tasks):.2f}"
                  if all(len(by_task[t]) >= 2 for t in tasks) else "–")
         seeds = ", ".join(map(str, shared)) if complete else "–"
