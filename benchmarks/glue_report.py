@@ -8,7 +8,7 @@ Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a
 method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
 hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
 grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat,
-and each of their methods' task average over the seeds every task has.
+each of their methods' task average over the seeds every task has, and PINS's difference to each, seed by seed.
 """
 
 from __future__ import annotations
@@ -221,6 +221,12 @@ def seed_spread(runs: list[dict], more: list[dict], *more_paths: Path) -> list[s
     return lines + [""]
 
 
+def seed_scores(runs: list[dict], method: str, sparsity: float, tasks: list[str]) -> dict[str, dict[int, float]]:
+    """`{task: {seed: test score}}` of one method at one sparsity."""
+    return {t: {r["seed"]: r["test_score"] for r in runs if (r["task"], r["method"]) == (t, method)
+                and abs(r["target_sparsity"] - sparsity) < 1e-9} for t in tasks}
+
+
 def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[str]:
     """Per method and sparsity repeated in `more`: the mean over the seeds that every task has (so each task counts
     the same seeds), and the task average once at least two seeds cover every task; a task with fewer shows its own
@@ -234,8 +240,7 @@ def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[
              "", "| method | sparsity | seeds | " + " | ".join(tasks) + " | average | all seeds |",
              "|" + " --- |" * (len(tasks) + 5)]
     for method, sparsity in keys:
-        by_task = {t: {r["seed"]: r["test_score"] for r in everything if (r["task"], r["method"]) == (t, method)
-                       and abs(r["target_sparsity"] - sparsity) < 1e-9} for t in tasks}
+        by_task = seed_scores(everything, method, sparsity, tasks)
         shared = sorted(set.intersection(*(set(s) for s in by_task.values())))
         complete = len(shared) >= 2
         on_shared = {t: statistics.mean(by_task[t][s] for s in shared) for t in tasks} if complete else {}
@@ -253,6 +258,32 @@ def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[
                  if all(len(by_task[t]) >= 2 for t in tasks) else "–")
         seeds = ", ".join(map(str, shared)) if complete else "–"
         lines.append(f"| {method} | {sparsity:.0%} | {seeds} | " + " | ".join(cells) + f" | {average} | {every} |")
+    return lines + [""]
+
+
+def seed_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> list[str]:
+    """PINS against each other method that `more` repeats, seed by seed: on every seed both have on every task, the
+    task average of PINS minus the other's (dense: unpruned), then the mean and standard deviation of those
+    differences. Pairing by seed takes out what a seed does to both (data order, dropout), so the spread of the
+    difference, not of each method, says whether an order is settled."""
+    everything = runs + more
+    sparsities = sorted({r["target_sparsity"] for r in more if r["method"] == "pins"})
+    others = [m for m in METHODS if m != "pins" and any(r["method"] == m for r in more)]
+    lines = ["PINS minus each method, seed by seed (task averages on the seeds both have on every task; a positive "
+             "difference: PINS ahead):", "",
+             "| PINS minus | sparsity | seeds | difference per seed | mean | std |", "| --- | --- | --- | --- | --- | --- |"]
+    for sparsity in sparsities:
+        pins = seed_scores(everything, "pins", sparsity, tasks)
+        for method in others:
+            other = seed_scores(everything, method, 0.0 if method == "dense" else sparsity, tasks)
+            shared = sorted(set.intersection(*(set(s) for s in [*pins.values(), *other.values()])))
+            differences = [statistics.mean(pins[t][s] for t in tasks) - statistics.mean(other[t][s] for t in tasks)
+                           for s in shared]
+            per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(shared, differences)) or "–"
+            mean = f"{statistics.mean(differences):+.2f}" if differences else "–"
+            std = f"{statistics.stdev(differences):.2f}" if len(differences) > 1 else "–"
+            lines.append(f"| {method} | {sparsity:.0%} | {', '.join(map(str, shared)) or '–'} | {per_seed} | {mean} "
+                         f"| {std} |")
     return lines + [""]
 
 
@@ -281,7 +312,8 @@ def main(argv=None) -> int:
     if options.seeds_json:
         more = [r for f in options.seeds_json for r in json.loads(f.read_text())["runs"]]
         extra += seed_spread(data["runs"], more, *(f.resolve() for f in options.seeds_json))
-        extra += seed_averages(data["runs"], more, [t for t in TASKS if t in data["settings"]["tasks"]])
+        tasks = [t for t in TASKS if t in data["settings"]["tasks"]]
+        extra += seed_averages(data["runs"], more, tasks) + seed_differences(data["runs"], more, tasks)
     block = report(data, path, images, extra)
     if options.update_benchmarks_md:
         update_benchmarks_md(block)

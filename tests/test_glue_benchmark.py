@@ -112,3 +112,22 @@ def test_report_averages_each_method_over_the_seeds_every_task_has():
     # dense: CoLA has one seed, so no average; RTE shows its own two seeds' mean, 61.
     assert "| pins | 80% | 42, 43 | 52.00 | 21.00 | 36.50 | 38.00 |" in lines
     assert "| dense | 0% | – | 61.00 (2) | 30.00 (1) | – | – |" in lines
+
+
+def test_report_differences_pins_to_each_method_seed_by_seed():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def row(task, method, score, seed, sparsity=0.8):
+        return {"task": task, "method": method, "target_sparsity": sparsity, "test_score": score, "seed": seed}
+
+    grid = [row("rte", "pins", 50.0, 42), row("cola", "pins", 20.0, 42), row("rte", "platon", 52.0, 42),
+            row("cola", "platon", 16.0, 42), row("rte", "dense", 60.0, 42, 0.0), row("cola", "dense", 30.0, 42, 0.0)]
+    more = [row("rte", "pins", 54.0, 43), row("cola", "pins", 22.0, 43), row("rte", "platon", 49.0, 43),
+            row("cola", "platon", 23.0, 43), row("cola", "platon", 40.0, 44), row("cola", "dense", 31.0, 43, 0.0)]
+    lines = glue_report.seed_differences(grid, more, ["rte", "cola"])
+    # PLATON: seed 42 (50+20)/2 - (52+16)/2 = 35 - 34 = +1; seed 43 (54+22)/2 - (49+23)/2 = 38 - 36 = +2; seed 44 lacks
+    # RTE and PINS, so it is left out. Mean +1.5, sample std sqrt(0.5) = 0.71.
+    assert "| platon | 80% | 42, 43 | 42: +1.00, 43: +2.00 | +1.50 | 0.71 |" in lines
+    # dense: only seed 42 has both tasks: 35 - 45 = -10; one seed, no std.
+    assert "| dense | 80% | 42 | 42: -10.00 | -10.00 | – |" in lines
