@@ -13,8 +13,6 @@ from hf_pins.pruning.schedule import CubicSchedule
 from hf_pins.pruning.smoothing import SmoothedScore
 
 
-
-
 def raw_score(optimizer_name: str, update: str, form: str) -> torch.Tensor:
     """Take one optimizer step with gradient [0.5, 0.25] and return the raw (window-summed) PINS score."""
     model = OneWeight()
@@ -41,6 +39,11 @@ def test_sgd_stand_in_uses_theta_minus_lr_g_whatever_the_optimizer():
     # s = -g * (theta - lr * g) = [-0.5 * (1 - 0.05), -0.25 * (-2 - 0.025)]
     expected = torch.tensor([[-0.475, 0.50625]])
     torch.testing.assert_close(raw_score("adam", "sgd", "signed"), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_sgd_stand_in_absolute_form():
+    torch.testing.assert_close(raw_score("adam", "sgd", "absolute"), torch.tensor([[0.475, 0.50625]]),
+                               rtol=1e-6, atol=1e-7)
 
 
 def test_both_forms_agree_when_the_optimizer_is_plain_sgd():

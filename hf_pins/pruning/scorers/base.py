@@ -80,17 +80,23 @@ class SmoothedScorer(Scorer):
         self.smoothed = SmoothedScore(shapes, getattr(args, "score_beta1", 0.85), getattr(args, "score_beta2", 0.95), device)
         self._scratch: dict[torch.Size, torch.Tensor] = {}  # one reusable buffer per matrix shape
 
+    def scratch(self, name: str) -> torch.Tensor:
+        """A reusable float32 buffer of the matrix's shape (shared by matrices of one shape; its contents are
+        overwritten by the next use)."""
+        window = self.smoothed.window_sum[name]
+        buffer = self._scratch.get(window.shape)
+        if buffer is None:
+            buffer = self._scratch[window.shape] = torch.empty_like(window)
+        return buffer
+
     def add_product(self, name: str, a: torch.Tensor, b: torch.Tensor, *, absolute: bool, sign: float = 1.0) -> None:
         """Add `sign * a * b` (its magnitude when `absolute`) to this window's raw score without a temporary per
-        matrix: it runs on every prunable weight at every step."""
+        matrix: it runs on every prunable weight at every step. `b` may be `scratch(name)` itself."""
         window = self.smoothed.window_sum[name]
         if not absolute:
             window.addcmul_(a, b, value=sign)
             return
-        scratch = self._scratch.get(window.shape)
-        if scratch is None:
-            scratch = self._scratch[window.shape] = torch.empty_like(window)
-        window.add_(torch.mul(a, b, out=scratch).abs_())
+        window.add_(torch.mul(a, b, out=self.scratch(name)).abs_())
 
     def end_window(self) -> None:
         self.smoothed.close_window()

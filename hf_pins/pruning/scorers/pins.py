@@ -33,11 +33,6 @@ class PINSScorer(SmoothedScorer):
         if self.form not in ("signed", "absolute"):
             raise ValueError(f"importance_form must be 'signed' or 'absolute', got {self.form!r}")
 
-    def _add(self, name: str, raw: torch.Tensor) -> None:
-        if self.form == "absolute":
-            raw = raw.abs_()
-        self.smoothed.add(name, raw)
-
     @torch.no_grad()
     def before_step(self, optimizer) -> None:
         if self.update != "sgd":
@@ -46,8 +41,8 @@ class PINSScorer(SmoothedScorer):
         for name, p in self.params.items():
             if p.grad is not None:
                 g = local(p.grad).float()
-                theta_next = local(p).float() - lrs.get(id(p), 0.0) * g
-                self._add(name, -g * theta_next)
+                theta_next = torch.add(local(p).float(), g, alpha=-lrs.get(id(p), 0.0), out=self.scratch(name))
+                self.add_product(name, g, theta_next, absolute=self.form == "absolute", sign=-1.0)
         self.smoothed.step()
 
     @torch.no_grad()
