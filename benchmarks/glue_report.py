@@ -227,6 +227,11 @@ def seed_scores(runs: list[dict], method: str, sparsity: float, tasks: list[str]
                 and abs(r["target_sparsity"] - sparsity) < 1e-9} for t in tasks}
 
 
+def shared_seeds(*by_seed: dict[int, float]) -> list[int]:
+    """The seeds every one of these `{seed: score}` tables has, in order."""
+    return sorted(set.intersection(*(set(table) for table in by_seed)))
+
+
 def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[str]:
     """Per method and sparsity repeated in `more`: the mean over the seeds that every task has (so each task counts
     the same seeds), and the task average once at least two seeds cover every task; a task with fewer shows its own
@@ -241,7 +246,7 @@ def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[
              "|" + " --- |" * (len(tasks) + 5)]
     for method, sparsity in keys:
         by_task = seed_scores(everything, method, sparsity, tasks)
-        shared = sorted(set.intersection(*(set(s) for s in by_task.values())))
+        shared = shared_seeds(*by_task.values())
         complete = len(shared) >= 2
         on_shared = {t: statistics.mean(by_task[t][s] for s in shared) for t in tasks} if complete else {}
         cells = []
@@ -276,7 +281,7 @@ def seed_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> li
         pins = seed_scores(everything, "pins", sparsity, tasks)
         for method in others:
             other = seed_scores(everything, method, 0.0 if method == "dense" else sparsity, tasks)
-            shared = sorted(set.intersection(*(set(s) for s in [*pins.values(), *other.values()])))
+            shared = shared_seeds(*pins.values(), *other.values())
             differences = [statistics.mean(pins[t][s] for t in tasks) - statistics.mean(other[t][s] for t in tasks)
                            for s in shared]
             per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(shared, differences)) or "–"
