@@ -12,8 +12,9 @@ Loss per example: `w * KD + (1 - w) * task_loss`.
 * classification: KD is the soft-target cross-entropy at temperature T, times T**2; `w = 1 - H(p_student) / log(C)`
   per example (`weighting="entropy"`, the reference code: a confident student leans more on the teacher), or a constant
   `alpha` (`weighting="constant"`).
-* regression (STS-B, one output): KD is the squared error to the teacher's prediction; the entropy weight does not
-  exist there, so the constant `alpha` is used.
+* regression (STS-B, one output): KD is the squared error to the teacher's prediction (our form: the paper's code
+  broke there); the entropy weight does not exist there, so a constant `alpha` is used. The trainer's default weight
+  for regression is 0, no teacher at all: at 0.5 this form cost PINS 0.8 to 1.3 points on STS-B (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -101,6 +101,11 @@ class PINSTrainer(Trainer):
         if is_regression is None:
             is_regression = getattr(self.model.config, "num_labels", 2) == 1
         self.is_regression = is_regression
+        if self.is_regression and args.self_regularization and args.self_regularization_regression_alpha == 0:
+            given = "teacher_model" if teacher_model is not None else "self_regularization_teacher"
+            if teacher_model is not None or args.self_regularization_teacher is not None:
+                raise ValueError(f"{given}: unused on a regression task while self_regularization_regression_alpha "
+                                 "is 0 (the default); set it in (0, 1] to distil from a teacher")
         self.pruner = Pruner(
             self.model,
             method=unstructured_method(args),
@@ -112,7 +117,7 @@ class PINSTrainer(Trainer):
         )
         greater = True if args.greater_is_better is None else args.greater_is_better
         self.selfreg = None
-        if args.self_regularization:
+        if self.self_regularizing:
             dtype = resolve_teacher_dtype(args.self_regularization_teacher_dtype, args.device)
             self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype)
             self._set_initial_teacher(teacher_model if teacher_model is not None else args.self_regularization_teacher)
@@ -127,6 +132,13 @@ class PINSTrainer(Trainer):
         # Our loss is a mean over the batch: let the Trainer divide it by the accumulation steps.
         self.model_accepts_loss_kwargs = False
         self.add_callback(_PruningCallback(self))
+
+    @property
+    def self_regularizing(self) -> bool:
+        """Whether this run distils from its best dev checkpoint: regression tasks only with a teacher weight > 0."""
+        if not self.args.self_regularization:
+            return False
+        return not self.is_regression or self.args.self_regularization_regression_alpha > 0
 
     # -- a given first teacher -----------------------------------------------------------------------------------
     def _set_initial_teacher(self, teacher) -> None:
@@ -215,14 +227,15 @@ class PINSTrainer(Trainer):
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
         outputs = model(**model_inputs)
         teacher_logits = self.selfreg.teacher_logits(model_inputs)
+        args = self.args
         loss = self_regularized_loss(
             outputs.logits,
             labels,
             teacher_logits,
             is_regression=self.is_regression,
-            weighting=self.args.self_regularization_weighting,
-            alpha=self.args.self_regularization_alpha,
-            temperature=self.args.self_regularization_temperature,
+            weighting=args.self_regularization_weighting,
+            alpha=args.self_regularization_regression_alpha if self.is_regression else args.self_regularization_alpha,
+            temperature=args.self_regularization_temperature,
         )
         return (loss, outputs) if return_outputs else loss
 

@@ -19,7 +19,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .data.glue import load_glue_splits, tokenize_splits
 from .data.tasks import get_task
-from .errors import RunStopped, UserError
+from .errors import RecipeError, RunStopped, UserError
 from .metrics.glue import compute_metrics_fn, main_metric
 from .modeling import load_model_and_tokenizer, load_teacher
 from .paths import resolve_package_path
@@ -133,7 +133,7 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, st
         "main_metric": main_metric(recipe.task),
         "metrics": {"dev": strip(dev, "eval"), **{name: strip(m, name) for name, m in test.items()}},
         "dense_metrics": None,
-        "self_regularization": bool(recipe.pruning["self_regularization"]),
+        "self_regularization": trainer.self_regularizing,  # what ran: regression tasks only with a teacher weight
         "total_steps": trainer.state.max_steps,
         "schedule": None if schedule is None else {
             "warmup_steps": schedule.warmup_steps, "final_steps": schedule.final_steps,
@@ -158,6 +158,10 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     checkpoint = check_output_dir(out, resume, overwrite)
     args = recipe.training_args(output_dir=str(out))
     task = get_task(recipe.task)
+    unused_teacher = args.self_regularization_teacher is not None and args.self_regularization_regression_alpha == 0
+    if task.is_regression and unused_teacher:
+        raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name} while "
+                          "pruning.self_regularization_regression_alpha is 0 (the default); set it in (0, 1]")
     data = recipe.data
     splits = load_glue_splits(
         recipe.task,

@@ -53,6 +53,12 @@ RECIPE_MISTAKES = {
     "sharded weights (FSDP)": ("model: {name_or_path: x}\ntask: rte\ntraining: {fsdp: full_shard}\n", "training.fsdp"),
     "sharded weights (DeepSpeed)": ("model: {name_or_path: x}\ntask: rte\ntraining: {deepspeed: ds.json}\n",
                                     "training.deepspeed"),
+    "regression teacher weight out of range": ("model: {name_or_path: x}\ntask: stsb\n"
+                                               "pruning: {self_regularization_regression_alpha: 1.5}\n",
+                                               "pruning.self_regularization_regression_alpha"),
+    "teacher on regression without a weight": ("model: {name_or_path: x}\ntask: stsb\n"
+                                               "pruning: {self_regularization_teacher: some/teacher}\n",
+                                               "pruning.self_regularization_regression_alpha is 0"),
     "pruning field under training": ("model: {name_or_path: x}\ntask: rte\ntraining: {target_sparsity: 0.5}\n",
                                      "training.target_sparsity"),
 }

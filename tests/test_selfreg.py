@@ -92,17 +92,64 @@ def test_trainer_refreshes_teacher_on_dev_improvements_and_distils(tmp_path):
     assert [r["step"] for r in refreshes] == expected and len(metrics) >= len(expected)
 
 
-def test_trainer_regression_task_trains_with_self_regularization(tmp_path):
+def _regression_trainer(output_dir, **overrides):
     from conftest import token_dataset
 
     trainer = make_trainer(
-        tmp_path, model=tiny_bert(num_labels=1), train=token_dataset(64, num_labels=1),
-        dev=token_dataset(32, num_labels=1, seed=1), metric_for_best_model="loss", greater_is_better=False,
+        output_dir, model=tiny_bert(num_labels=1), train=token_dataset(64, num_labels=1),
+        dev=token_dataset(32, num_labels=1, seed=1), metric_for_best_model="loss", greater_is_better=False, **overrides,
     )
     trainer.compute_metrics = None
+    return trainer
+
+
+def test_trainer_regression_task_trains_with_self_regularization_when_weighted(tmp_path):
+    trainer = _regression_trainer(tmp_path, self_regularization_regression_alpha=0.4)
+    assert trainer.self_regularizing
     trainer.train()
     assert trainer.is_regression and trainer.selfreg.refreshes
     assert trainer.sparsity_report()["overall"] == pytest.approx(0.8, abs=1e-3)
+
+
+def test_regression_default_trains_exactly_as_without_self_regularization(tmp_path):
+    """Regression's default teacher weight is 0: no teacher is kept, and the weights come out bit for bit as with
+    self-regularization off (so the grid's `pins_no_selfreg` STS-B runs are PINS's STS-B runs)."""
+    default = _regression_trainer(tmp_path / "default")
+    assert default.args.self_regularization and not default.self_regularizing and default.selfreg is None
+    default.train()
+    off = _regression_trainer(tmp_path / "off", self_regularization=False)  # built after: the same random state
+    off.train()
+    trained, reference = default.model.state_dict(), off.model.state_dict()
+    assert trained.keys() == reference.keys()
+    assert all(torch.equal(trained[k], reference[k]) for k in trained)
+    assert default.sparsity_report()["overall"] == pytest.approx(0.8, abs=1e-3)
+
+
+def test_regression_teacher_weight_reaches_the_loss(tmp_path):
+    """With a regression weight the loss mixes the squared errors with it (not with the classification alpha)."""
+    from conftest import pad_collate
+
+    trainer = _regression_trainer(tmp_path, self_regularization_regression_alpha=0.25, self_regularization_alpha=0.9,
+                                  self_regularization_teacher_dtype="float32")
+    trainer.selfreg.maybe_refresh(trainer.model, 1.0, step=0)
+    with torch.no_grad():
+        trainer.selfreg.teacher.classifier.bias += 1.0  # a teacher that disagrees with the student
+    batch = pad_collate([trainer.train_dataset[i] for i in range(4)])
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    trainer.model.train()
+    torch.manual_seed(0)
+    loss = trainer.compute_loss(trainer.model, dict(batch)).item()
+    torch.manual_seed(0)  # the same dropout masks
+    prediction = trainer.model(**inputs).logits.view(-1)
+    teacher = trainer.selfreg.teacher_logits(inputs).view(-1)
+    assert not torch.allclose(teacher, prediction)
+    expected = (0.25 * (prediction - teacher) ** 2 + 0.75 * (prediction - batch["labels"].float()) ** 2).mean()
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_regression_given_teacher_with_zero_weight_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="teacher_model: unused on a regression task"):
+        _regression_trainer(tmp_path, teacher_model=tiny_bert(num_labels=1))
 
 
 def test_training_loss_includes_the_teacher_term(tmp_path):
