@@ -9,6 +9,9 @@ method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between
 hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
 grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat,
 each of their methods' task average over the seeds every task has, and PINS's difference to each, seed by seed.
+`--revised-json NEW.json [...]`: runs of the current code for cells that the other files ran with an earlier version
+of a method; in those three seed tables they take the place of the earlier runs of the same cell and seed, which a
+list names with both scores. The per-sparsity tables keep the grid as it was run.
 """
 
 from __future__ import annotations
@@ -292,6 +295,31 @@ def seed_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> li
     return lines + [""]
 
 
+def cell_key(run: dict) -> tuple:
+    return run["task"], run["method"], round(run["target_sparsity"], 6), run["seed"]
+
+
+def revise(runs: list[dict], revised: list[dict]) -> list[dict]:
+    """`runs` without the runs that `revised` repeats (same task, method, sparsity and seed)."""
+    replaced = {cell_key(r) for r in revised}
+    return [r for r in runs if cell_key(r) not in replaced]
+
+
+def revisions(runs: list[dict], revised: list[dict], *paths: Path) -> list[str]:
+    """The earlier runs that `revised` replaces in the seed tables: each cell and seed with both test scores."""
+    earlier = {cell_key(r): r["test_score"] for r in runs}
+    files = ", ".join(f"`{shown_path(p)}`" for p in paths)
+    lines = [f"Revised runs (current code, in {files}) that replace earlier runs of the same cell and seed in the "
+             "seed tables below:", "", "| task | method | sparsity | seed | earlier | revised |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(revised, key=lambda r: (TASKS.index(r["task"]), r["target_sparsity"], METHODS.index(r["method"]),
+                                            r["seed"])):
+        before = earlier.get(cell_key(r))
+        lines.append(f"| {r['task']} | {r['method']} | {r['target_sparsity']:.0%} | {r['seed']} | "
+                     f"{'–' if before is None else f'{before:.2f}'} | {r['test_score']:.2f} |")
+    return lines + [""]
+
+
 def update_benchmarks_md(block: str, path: Path = REPO / "BENCHMARKS.md") -> None:
     text = path.read_text()
     if BEGIN in text and END in text:
@@ -307,6 +335,8 @@ def main(argv=None) -> int:
     parser.add_argument("--update-benchmarks-md", action="store_true")
     parser.add_argument("--compare", type=Path, help="an earlier grid's JSON: its averages next to these")
     parser.add_argument("--seeds-json", type=Path, nargs="+", help="more seeds of some cells (one or more files)")
+    parser.add_argument("--revised-json", type=Path, nargs="+", default=[],
+                        help="current-code runs that replace earlier runs of the same cells in the seed tables")
     options = parser.parse_args(argv)
     path = options.json.resolve()
     data = json.loads(path.read_text())
@@ -314,11 +344,19 @@ def main(argv=None) -> int:
     extra = []
     if options.compare:
         extra += comparison(json.loads(options.compare.read_text()), data, options.compare.resolve())
+    if options.revised_json and not options.seeds_json:
+        parser.error("--revised-json: only used with --seeds-json (it revises the seed tables)")
     if options.seeds_json:
         more = [r for f in options.seeds_json for r in json.loads(f.read_text())["runs"]]
-        extra += seed_spread(data["runs"], more, *(f.resolve() for f in options.seeds_json))
+        runs = data["runs"]
+        revised = [r for f in options.revised_json for r in json.loads(f.read_text())["runs"]]
+        if revised:
+            extra += revisions(runs + more, revised, *(f.resolve() for f in options.revised_json))
+            runs, more = revise(runs, revised), revise(more, revised) + revised
+        paths = [f.resolve() for f in options.seeds_json + options.revised_json]
+        extra += seed_spread(runs, more, *paths)
         tasks = [t for t in TASKS if t in data["settings"]["tasks"]]
-        extra += seed_averages(data["runs"], more, tasks) + seed_differences(data["runs"], more, tasks)
+        extra += seed_averages(runs, more, tasks) + seed_differences(runs, more, tasks)
     block = report(data, path, images, extra)
     if options.update_benchmarks_md:
         update_benchmarks_md(block)

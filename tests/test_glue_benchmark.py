@@ -131,3 +131,24 @@ def test_report_differences_pins_to_each_method_seed_by_seed():
     assert "| platon | 80% | 42, 43 | 42: +1.00, 43: +2.00 | +1.50 | 0.71 |" in lines
     # dense: only seed 42 has both tasks: 35 - 45 = -10; one seed, no std.
     assert "| dense | 80% | 42 | 42: -10.00 | -10.00 | – |" in lines
+
+
+def test_report_revised_runs_replace_the_same_cell_and_seed_in_the_seed_tables():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def row(task, method, score, seed, sparsity=0.8):
+        return {"task": task, "method": method, "target_sparsity": sparsity, "test_score": score, "seed": seed}
+
+    grid = [row("rte", "pins", 50.0, 42), row("stsb", "pins", 80.0, 42), row("rte", "platon", 52.0, 42),
+            row("stsb", "platon", 84.0, 42)]
+    more = [row("rte", "pins", 54.0, 43), row("stsb", "pins", 81.0, 43), row("rte", "platon", 49.0, 43),
+            row("stsb", "platon", 85.0, 43)]
+    revised = [row("stsb", "pins", 86.0, 42), row("stsb", "pins", 83.0, 43)]
+    lines = glue_report.revisions(grid + more, revised, REPO / "r.json")
+    assert "| stsb | pins | 80% | 42 | 80.00 | 86.00 |" in lines and "| stsb | pins | 80% | 43 | 81.00 | 83.00 |" in lines
+    runs, extra = glue_report.revise(grid, revised), glue_report.revise(more, revised) + revised
+    assert len(runs) == 3 and len(extra) == 5  # each earlier stsb pins run gone, both revised ones in
+    lines = glue_report.seed_differences(runs, extra, ["rte", "stsb"])
+    # seed 42: (50+86)/2 - (52+84)/2 = 0; seed 43: (54+83)/2 - (49+85)/2 = 1.5; mean 0.75, std 1.06
+    assert "| platon | 80% | 42, 43 | 42: +0.00, 43: +1.50 | +0.75 | 1.06 |" in lines
