@@ -239,6 +239,10 @@ class PINSConfig(TrainingArguments):
                 "at the target sparsity"
             )
 
+    def self_regularizes(self, is_regression: bool) -> bool:
+        """Whether a run distils from its best dev checkpoint: regression tasks only with a teacher weight > 0."""
+        return self.self_regularization and (not is_regression or self.self_regularization_regression_alpha > 0)
+
 
 def unstructured_method(args) -> str:
     """The scorer the Trainer's pruner uses: `gfs_then` after greedy forward selection, else the method itself."""

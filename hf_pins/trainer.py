@@ -101,11 +101,10 @@ class PINSTrainer(Trainer):
         if is_regression is None:
             is_regression = getattr(self.model.config, "num_labels", 2) == 1
         self.is_regression = is_regression
-        if self.is_regression and args.self_regularization and args.self_regularization_regression_alpha == 0:
+        if (teacher_model is not None or args.self_regularization_teacher is not None) and not self.self_regularizing:
             given = "teacher_model" if teacher_model is not None else "self_regularization_teacher"
-            if teacher_model is not None or args.self_regularization_teacher is not None:
-                raise ValueError(f"{given}: unused on a regression task while self_regularization_regression_alpha "
-                                 "is 0 (the default); set it in (0, 1] to distil from a teacher")
+            raise ValueError(f"{given}: unused on a regression task while self_regularization_regression_alpha "
+                             "is 0 (the default); set it in (0, 1] to distil from a teacher")
         self.pruner = Pruner(
             self.model,
             method=unstructured_method(args),
@@ -135,10 +134,8 @@ class PINSTrainer(Trainer):
 
     @property
     def self_regularizing(self) -> bool:
-        """Whether this run distils from its best dev checkpoint: regression tasks only with a teacher weight > 0."""
-        if not self.args.self_regularization:
-            return False
-        return not self.is_regression or self.args.self_regularization_regression_alpha > 0
+        """Whether this run distils from its best dev checkpoint (`PINSConfig.self_regularizes`)."""
+        return self.args.self_regularizes(self.is_regression)
 
     # -- a given first teacher -----------------------------------------------------------------------------------
     def _set_initial_teacher(self, teacher) -> None:

@@ -158,8 +158,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     checkpoint = check_output_dir(out, resume, overwrite)
     args = recipe.training_args(output_dir=str(out))
     task = get_task(recipe.task)
-    unused_teacher = args.self_regularization_teacher is not None and args.self_regularization_regression_alpha == 0
-    if task.is_regression and unused_teacher:
+    if args.self_regularization_teacher is not None and not args.self_regularizes(task.is_regression):
         raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name} while "
                           "pruning.self_regularization_regression_alpha is 0 (the default); set it in (0, 1]")
     data = recipe.data
