@@ -8,6 +8,8 @@ and its result is appended to the JSON at once, so an interrupted grid continues
     python benchmarks/glue_cpu.py --budget gpu --workers 14 --seeds 42 43 44 # larger budget, 14 runs side by side (GPU)
     python benchmarks/glue_cpu.py --quick --output /tmp/quick.json          # a few minutes: is the harness whole?
     python benchmarks/glue_cpu.py --budget gpu --set pruning.warmup_epochs=2 --output /tmp/variant.json  # a variant
+    python benchmarks/glue_cpu.py --budget gpu --seeds 43 --skip-cells-in benchmarks/results/glue_cpu_90_seed43.json \\
+        --output /tmp/seed43.json   # only the cells of seed 43 that no named file holds yet
 
 Scores are in percent, GLUE's convention: STS-B Pearson, CoLA Matthews, MRPC mean of F1 and accuracy, others accuracy.
 `test` is the original GLUE dev set; `dev` is the 10% of train held out for teacher refresh and checkpoint choice.
@@ -157,6 +159,29 @@ def save_state(state: dict, output: Path) -> None:
     os.replace(tmp, output)
 
 
+def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[tuple]:
+    """The cells other result files already hold, so a grid spread over several files can be completed, not redone.
+
+    Only files of the same budget and `--set` overrides count: a variant's cell is not the default grid's cell.
+    """
+    cells = set()
+    for path in paths:
+        try:
+            state = json.loads(path.read_text())
+            runs, theirs = state["runs"], state["settings"].get("overrides") or []
+            their_budget = state["settings"]["budget_name"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise SystemExit(f"error: --skip-cells-in {path}: not a result JSON of this benchmark ({error})")
+        if their_budget != budget_name:
+            raise SystemExit(f"error: --skip-cells-in {path}: its runs have the budget {their_budget!r}, this grid "
+                             f"{budget_name!r}; name only files of the same grid")
+        if theirs != overrides:
+            raise SystemExit(f"error: --skip-cells-in {path}: its runs have the overrides {theirs}, this grid {overrides}; "
+                             "name only files of the same grid")
+        cells |= {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in runs}
+    return cells
+
+
 def expected_seconds(seen: dict, task: str, method: str) -> float | None:
     """The longest wall time this task and method (else this task) took so far: a cell that cannot end is not started."""
     same = seen.get((task, method)) or [t for (k, _), times in seen.items() if k == task for t in times]
@@ -216,6 +241,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="cells run side by side (one process each)")
     parser.add_argument("--stop-after", type=float, default=None,
                         help="seconds: start no cell expected to end later (resume the rest another time)")
+    parser.add_argument("--skip-cells-in", nargs="+", type=Path, default=[], metavar="JSON",
+                        help="result files of the same grid (same --set) whose cells are not run again here")
     parser.add_argument("--output", type=Path, default=None, help="default benchmarks/results/glue_<budget>.json")
     parser.add_argument("--scratch", default="/tmp/hf_pins_glue_cpu")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
@@ -247,12 +274,17 @@ def main(argv=None) -> int:
               f"({state['settings'].get('overrides', [])}); give the same ones or another --output", file=sys.stderr)
         return 2
     done = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in state["runs"]}
+    try:
+        elsewhere = cells_in(options.skip_cells_in, state["settings"]["budget_name"], options.set) - done
+    except SystemExit as error:
+        print(error, file=sys.stderr)
+        return 2
     # Seed by seed, so a stopped grid has whole seeds; the longest cells first within a seed, so workers end together.
     cells = [(task, method, sparsity, seed) for seed in options.seeds for task in options.tasks
              for method in options.methods for sparsity in ([0.0] if method == "dense" else options.sparsities)
-             if (task, method, sparsity, seed) not in done]
+             if (task, method, sparsity, seed) not in done | elsewhere]
     cells.sort(key=lambda c: (options.seeds.index(c[3]), -TASK_COST.get(c[0], 0) * METHOD_COST.get(c[1], 1)))
-    print(f"{len(done)} runs already in {output}, {len(cells)} to go", flush=True)
+    print(f"{len(done)} runs already in {output}, {len(elsewhere)} in --skip-cells-in, {len(cells)} to go", flush=True)
 
     running: dict[subprocess.Popen, tuple] = {}
     # Stopping the grid (Ctrl-C, SIGTERM, a timeout) stops its cells too: none is left training unseen.

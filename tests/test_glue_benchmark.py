@@ -44,6 +44,29 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     assert other.returncode == 2 and "differs from the overrides" in other.stderr
     assert json.loads(output.read_text())["runs"] == runs
 
+    # Completing a grid spread over files: only the cell no named file holds runs, into the new file.
+    rest = tmp_path / "rest.json"
+    fill = [sys.executable, str(REPO / "benchmarks" / "glue_cpu.py"), "--quick", "--glue-dir", str(GLUE_DIR),
+            "--tasks", "rte", "--methods", "dense", "pins", "magnitude", "--sparsities", "0.8", "--output", str(rest),
+            "--scratch", str(tmp_path / "runs"), "--set", "pruning.score_beta2=0.9", "--skip-cells-in", str(output)]
+    filled = subprocess.run(fill, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert filled.returncode == 0, filled.stderr[-3000:]
+    assert "8 in --skip-cells-in, 1 to go" in filled.stdout
+    assert [(r["task"], r["method"]) for r in json.loads(rest.read_text())["runs"]] == [("rte", "magnitude")]
+    variant = [str(tmp_path / "variant.json") if arg == str(rest) else arg for arg in fill[:-3]]
+    mixed = subprocess.run(variant + ["pruning.score_beta2=0.5", "--skip-cells-in", str(output)],
+                           capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert mixed.returncode == 2 and f"--skip-cells-in {output}: its runs have the overrides" in mixed.stderr
+    other_budget = [arg for arg in fill if arg != "--quick"] + ["--budget", "gpu"]
+    other_budget[other_budget.index(str(rest))] = str(tmp_path / "gpu.json")
+    wrong = subprocess.run(other_budget, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert wrong.returncode == 2 and "its runs have the budget 'quick', this grid 'gpu'" in wrong.stderr
+    assert not (tmp_path / "variant.json").exists() and not (tmp_path / "gpu.json").exists()
+    broken = subprocess.run(fill[:-1] + [str(tmp_path / "missing.json")], capture_output=True, text=True,
+                            timeout=300, cwd=REPO, env=env)
+    assert broken.returncode == 2 and "not a result JSON of this benchmark" in broken.stderr
+    assert [(r["task"], r["method"]) for r in json.loads(rest.read_text())["runs"]] == [("rte", "magnitude")]
+
 
 def test_report_tables_average_only_complete_rows_and_check_the_goal():
     """The report's averages and verdicts come from the JSON: a hand-made grid with known means."""
