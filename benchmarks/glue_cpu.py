@@ -170,15 +170,16 @@ def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[t
             state = json.loads(path.read_text())
             runs, theirs = state["runs"], state["settings"].get("overrides") or []
             their_budget = state["settings"]["budget_name"]
+            held = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in runs}
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise SystemExit(f"error: --skip-cells-in {path}: not a result JSON of this benchmark ({error})")
+            raise ValueError(f"error: --skip-cells-in {path}: not a result JSON of this benchmark ({error})")
         if their_budget != budget_name:
-            raise SystemExit(f"error: --skip-cells-in {path}: its runs have the budget {their_budget!r}, this grid "
+            raise ValueError(f"error: --skip-cells-in {path}: its runs have the budget {their_budget!r}, this grid "
                              f"{budget_name!r}; name only files of the same grid")
         if theirs != overrides:
-            raise SystemExit(f"error: --skip-cells-in {path}: its runs have the overrides {theirs}, this grid {overrides}; "
-                             "name only files of the same grid")
-        cells |= {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in runs}
+            raise ValueError(f"error: --skip-cells-in {path}: its runs have the overrides {theirs}, this grid "
+                             f"{overrides}; name only files of the same grid")
+        cells |= held
     return cells
 
 
@@ -276,7 +277,7 @@ def main(argv=None) -> int:
     done = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in state["runs"]}
     try:
         elsewhere = cells_in(options.skip_cells_in, state["settings"]["budget_name"], options.set) - done
-    except SystemExit as error:
+    except ValueError as error:  # a user's mistake: one line, exit 2, nothing written
         print(error, file=sys.stderr)
         return 2
     # Seed by seed, so a stopped grid has whole seeds; the longest cells first within a seed, so workers end together.
