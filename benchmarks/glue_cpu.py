@@ -168,7 +168,7 @@ def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[t
     for path in paths:
         try:
             state = json.loads(path.read_text())
-            runs, theirs = state["runs"], state["settings"].get("overrides") or []
+            runs, their_overrides = state["runs"], state["settings"].get("overrides") or []
             their_budget = state["settings"]["budget_name"]
             held = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in runs}
         except (OSError, ValueError, KeyError, TypeError) as error:
@@ -176,8 +176,8 @@ def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[t
         if their_budget != budget_name:
             raise ValueError(f"error: --skip-cells-in {path}: its runs have the budget {their_budget!r}, this grid "
                              f"{budget_name!r}; name only files of the same grid")
-        if theirs != overrides:
-            raise ValueError(f"error: --skip-cells-in {path}: its runs have the overrides {theirs}, this grid "
+        if their_overrides != overrides:
+            raise ValueError(f"error: --skip-cells-in {path}: its runs have the overrides {their_overrides}, this grid "
                              f"{overrides}; name only files of the same grid")
         cells |= held
     return cells
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stop-after", type=float, default=None,
                         help="seconds: start no cell expected to end later (resume the rest another time)")
     parser.add_argument("--skip-cells-in", nargs="+", type=Path, default=[], metavar="JSON",
-                        help="result files of the same grid (same --set) whose cells are not run again here")
+                        help="result files of the same grid (budget and --set) whose cells are not run again here")
     parser.add_argument("--output", type=Path, default=None, help="default benchmarks/results/glue_<budget>.json")
     parser.add_argument("--scratch", default="/tmp/hf_pins_glue_cpu")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
@@ -280,12 +280,14 @@ def main(argv=None) -> int:
     except ValueError as error:  # a user's mistake: one line, exit 2, nothing written
         print(error, file=sys.stderr)
         return 2
+    grid = [(task, method, sparsity, seed) for seed in options.seeds for task in options.tasks
+            for method in options.methods for sparsity in ([0.0] if method == "dense" else options.sparsities)]
+    held_elsewhere = [cell for cell in grid if cell in elsewhere]
+    cells = [cell for cell in grid if cell not in done and cell not in elsewhere]
     # Seed by seed, so a stopped grid has whole seeds; the longest cells first within a seed, so workers end together.
-    cells = [(task, method, sparsity, seed) for seed in options.seeds for task in options.tasks
-             for method in options.methods for sparsity in ([0.0] if method == "dense" else options.sparsities)
-             if (task, method, sparsity, seed) not in done | elsewhere]
     cells.sort(key=lambda c: (options.seeds.index(c[3]), -TASK_COST.get(c[0], 0) * METHOD_COST.get(c[1], 1)))
-    print(f"{len(done)} runs already in {output}, {len(elsewhere)} in --skip-cells-in, {len(cells)} to go", flush=True)
+    print(f"{len(done)} runs already in {output}, {len(held_elsewhere)} of this grid in --skip-cells-in, "
+          f"{len(cells)} to go", flush=True)
 
     running: dict[subprocess.Popen, tuple] = {}
     # Stopping the grid (Ctrl-C, SIGTERM, a timeout) stops its cells too: none is left training unseen.

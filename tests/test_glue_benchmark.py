@@ -51,7 +51,7 @@ def test_quick_grid_writes_every_run_and_resumes(tmp_path):
             "--scratch", str(tmp_path / "runs"), "--set", "pruning.score_beta2=0.9", "--skip-cells-in", str(output)]
     filled = subprocess.run(fill, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
     assert filled.returncode == 0, filled.stderr[-3000:]
-    assert "8 in --skip-cells-in, 1 to go" in filled.stdout
+    assert "2 of this grid in --skip-cells-in, 1 to go" in filled.stdout
     assert [(r["task"], r["method"]) for r in json.loads(rest.read_text())["runs"]] == [("rte", "magnitude")]
     variant = [str(tmp_path / "variant.json") if arg == str(rest) else arg for arg in fill[:-3]]
     mixed = subprocess.run(variant + ["pruning.score_beta2=0.5", "--skip-cells-in", str(output)],
