@@ -159,6 +159,11 @@ def save_state(state: dict, output: Path) -> None:
     os.replace(tmp, output)
 
 
+def cell_key(run: dict) -> tuple:
+    """What makes a run one cell of the grid: task, method, sparsity and seed."""
+    return run["task"], run["method"], round(run["target_sparsity"], 6), run["seed"]
+
+
 def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[tuple]:
     """The cells other result files already hold, so a grid spread over several files can be completed, not redone.
 
@@ -170,7 +175,7 @@ def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[t
             state = json.loads(path.read_text())
             runs, their_overrides = state["runs"], state["settings"].get("overrides") or []
             their_budget = state["settings"]["budget_name"]
-            held = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in runs}
+            held = {cell_key(r) for r in runs}
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"error: --skip-cells-in {path}: not a result JSON of this benchmark ({error})")
         if their_budget != budget_name:
@@ -274,13 +279,14 @@ def main(argv=None) -> int:
         print(f"error: --set {options.set} differs from the overrides of the runs already in {output} "
               f"({state['settings'].get('overrides', [])}); give the same ones or another --output", file=sys.stderr)
         return 2
-    done = {(r["task"], r["method"], r["target_sparsity"], r["seed"]) for r in state["runs"]}
+    done = {cell_key(r) for r in state["runs"]}
     try:
         elsewhere = cells_in(options.skip_cells_in, state["settings"]["budget_name"], options.set) - done
     except ValueError as error:  # a user's mistake: one line, exit 2, nothing written
         print(error, file=sys.stderr)
         return 2
-    grid = [(task, method, sparsity, seed) for seed in options.seeds for task in options.tasks
+    grid = [cell_key({"task": task, "method": method, "target_sparsity": sparsity, "seed": seed})
+            for seed in options.seeds for task in options.tasks
             for method in options.methods for sparsity in ([0.0] if method == "dense" else options.sparsities)]
     held_elsewhere = [cell for cell in grid if cell in elsewhere]
     cells = [cell for cell in grid if cell not in done and cell not in elsewhere]

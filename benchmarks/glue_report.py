@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from glue_cpu import METHODS, TASKS  # noqa: E402
+from glue_cpu import METHODS, TASKS, cell_key  # noqa: E402
 
 BEGIN, END = "<!-- glue-report:begin -->", "<!-- glue-report:end -->"
 PRUNING = [m for m in METHODS if m != "dense"]
@@ -293,10 +293,6 @@ def seed_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> li
             lines.append(f"| {method} | {sparsity:.0%} | {', '.join(map(str, shared)) or '–'} | {per_seed} | {mean} "
                          f"| {std} |")
     return lines + [""]
-
-
-def cell_key(run: dict) -> tuple:
-    return run["task"], run["method"], round(run["target_sparsity"], 6), run["seed"]
 
 
 def revise(runs: list[dict], revised: list[dict]) -> list[dict]:
