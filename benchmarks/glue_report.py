@@ -11,7 +11,8 @@ grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over see
 each of their methods' task average over the seeds every task has, and PINS's difference to each, seed by seed.
 `--revised-json NEW.json [...]`: runs of the current code for cells that the other files ran with an earlier version
 of a method; in those three seed tables they take the place of the earlier runs of the same cell and seed, which a
-list names with both scores. The per-sparsity tables keep the grid as it was run.
+list names with both scores. The per-sparsity tables keep the grid as it was run. `--longer-json LONG.json [...]`:
+cells re-run with more epochs and nothing else changed; each next to the grid's score on the same seeds.
 """
 
 from __future__ import annotations
@@ -316,6 +317,69 @@ def revisions(runs: list[dict], revised: list[dict], *paths: Path) -> list[str]:
     return lines + [""]
 
 
+def epochs_of(data: dict, task: str) -> int:
+    """The epochs a result file's runs of `task` trained: its budget's, unless its `--set` changed them."""
+    epochs = data["settings"]["budget"][task]["num_train_epochs"]
+    for override in data["settings"].get("overrides") or []:
+        key, _, value = override.partition("=")
+        if key == "training.num_train_epochs":
+            epochs = int(float(value))
+    return epochs
+
+
+def longer_schedules(grid: dict, runs: list[dict], longer: list[tuple[Path, dict]]) -> list[str]:
+    """Cells re-run with more epochs and nothing else changed (`longer`: files of `--set
+    training.num_train_epochs=N`): per cell, the mean test score over its seeds there and the grid's (`runs`: the
+    grid with its extra seeds) on the same seeds; then per sparsity each method's average over the tasks every method
+    of that sparsity has, and PINS minus each. Pairing by seed keeps a seed's luck out of the change; a seed the grid
+    lacks is left out."""
+    device = grid["machine"].get("device", "cpu")
+    ran = {cell_key(r): r["test_score"] for r in runs}
+    cells: dict[tuple, dict[int, dict]] = {}
+    epochs: dict[tuple, int] = {}
+    for _, data in longer:
+        for r in data["runs"]:
+            cell = (r["task"], r["method"], round(r["target_sparsity"], 6))
+            if cell_key(r) in ran:
+                cells.setdefault(cell, {})[r["seed"]] = r
+            epochs[cell] = epochs_of(data, r["task"])
+    files = ", ".join(f"`{shown_path(p)}`" for p, _ in longer)
+    lines = [f"Longer schedules (in {files}; only the epochs changed): each cell's mean test score over its seeds, "
+             "and the grid's on the same seeds (\"(cpu)\": seeds trained on the CPU):", "",
+             "| task | method | sparsity | epochs, grid -> longer | seeds | longer | grid | change |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    means = {}
+    order = lambda c: (c[2], TASKS.index(c[0]), METHODS.index(c[1]))  # noqa: E731
+    for cell in sorted(cells, key=order):
+        seeds = sorted(cells[cell])
+        now = statistics.mean(cells[cell][s]["test_score"] for s in seeds)
+        before = statistics.mean(ran[(*cell, s)] for s in seeds)
+        means[cell] = now, before
+        shown = ", ".join(f"{s}" + ("" if cells[cell][s].get("device", device) == device
+                                    else f" ({cells[cell][s]['device']})") for s in seeds)
+        before_epochs = grid["settings"]["budget"][cell[0]]["num_train_epochs"]
+        lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]:.0%} | {before_epochs} -> {epochs[cell]} | {shown} | "
+                     f"{now:.2f} | {before:.2f} | {now - before:+.2f} |")
+    lines += ["", "Their task averages (per sparsity, the tasks that every method there has; dense: unpruned):", "",
+              "| sparsity | tasks | method | longer | grid | PINS minus it, longer | PINS minus it, grid |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for sparsity in sorted({c[2] for c in cells if c[2] > 0}):
+        methods = [m for m in METHODS if m != "dense" and any(c[1:] == (m, sparsity) for c in cells)]
+        tasks = [t for t in TASKS if all((t, m, sparsity) in cells for m in methods)]
+        if not tasks:
+            continue
+        if all((t, "dense", 0.0) in cells for t in tasks):
+            methods = ["dense", *methods]
+        average = {m: [statistics.mean(means[(t, m, 0.0 if m == "dense" else sparsity)][i] for t in tasks)
+                       for i in (0, 1)] for m in methods}
+        for m in methods:
+            pins = average.get("pins")
+            gaps = [f"{pins[i] - average[m][i]:+.2f}" for i in (0, 1)] if pins and m != "pins" else ["–", "–"]
+            lines.append(f"| {sparsity:.0%} | {', '.join(tasks)} | {m} | {average[m][0]:.2f} | {average[m][1]:.2f} | "
+                         f"{gaps[0]} | {gaps[1]} |")
+    return lines + [""]
+
+
 def update_benchmarks_md(block: str, path: Path = REPO / "BENCHMARKS.md") -> None:
     text = path.read_text()
     if BEGIN in text and END in text:
@@ -331,11 +395,20 @@ def main(argv=None) -> int:
     parser.add_argument("--update-benchmarks-md", action="store_true")
     parser.add_argument("--compare", type=Path, help="an earlier grid's JSON: its averages next to these")
     parser.add_argument("--seeds-json", type=Path, nargs="+", help="more seeds of some cells (one or more files)")
+    parser.add_argument("--longer-json", type=Path, nargs="+", default=[],
+                        help="cells re-run with more epochs (--set training.num_train_epochs=N and nothing else)")
     parser.add_argument("--revised-json", type=Path, nargs="+", default=[],
                         help="current-code runs that replace earlier runs of the same cells in the seed tables")
     options = parser.parse_args(argv)
     path = options.json.resolve()
     data = json.loads(path.read_text())
+    longer = [(f.resolve(), json.loads(f.read_text())) for f in options.longer_json]
+    for f, other in longer:
+        changed = [o for o in other["settings"].get("overrides") or []
+                   if not o.startswith("training.num_train_epochs=")]
+        if other["settings"]["budget_name"] != data["settings"]["budget_name"] or changed:
+            parser.error(f"--longer-json {shown_path(f)}: only the epochs may differ from the grid's settings (its "
+                         f"budget {other['settings']['budget_name']!r}, other overrides {changed or 'none'})")
     images = plots(data, path.parent, path.stem)
     extra = []
     if options.compare:
@@ -353,6 +426,9 @@ def main(argv=None) -> int:
         extra += seed_spread(runs, more, *paths)
         tasks = [t for t in TASKS if t in data["settings"]["tasks"]]
         extra += seed_averages(runs, more, tasks) + seed_differences(runs, more, tasks)
+    if longer:
+        everything = (runs + more) if options.seeds_json else data["runs"]
+        extra += longer_schedules(data, everything, longer)
     block = report(data, path, images, extra)
     if options.update_benchmarks_md:
         update_benchmarks_md(block)

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import GLUE_DIR, REPO
 
 FIELDS = {"task", "method", "target_sparsity", "measured_sparsity", "seed", "metric", "dev_score", "test_score",
@@ -175,3 +177,41 @@ def test_report_revised_runs_replace_the_same_cell_and_seed_in_the_seed_tables()
     lines = glue_report.seed_differences(runs, extra, ["rte", "stsb"])
     # seed 42: (50+86)/2 - (52+84)/2 = 0; seed 43: (54+83)/2 - (49+85)/2 = 1.5; mean 0.75, std 1.06
     assert "| platon | 80% | 42, 43 | 42: +0.00, 43: +1.50 | +0.75 | 1.06 |" in lines
+
+
+def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def row(task, method, score, seed, sparsity=0.8, device="cuda"):
+        return {"task": task, "method": method, "target_sparsity": sparsity, "test_score": score, "seed": seed,
+                "device": device}
+
+    grid = {"machine": {"device": "cuda"}, "settings": {"budget_name": "gpu", "budget": {
+        "rte": {"num_train_epochs": 6}, "cola": {"num_train_epochs": 4}}}}
+    runs = [row("rte", "dense", 60.0, 42, 0.0), row("rte", "dense", 62.0, 43, 0.0), row("rte", "pins", 50.0, 42),
+            row("rte", "pins", 54.0, 43), row("rte", "platon", 52.0, 42), row("rte", "platon", 50.0, 43),
+            row("cola", "dense", 30.0, 42, 0.0), row("cola", "pins", 20.0, 42), row("cola", "platon", 22.0, 42)]
+    rte = {"settings": {**grid["settings"], "overrides": ["training.num_train_epochs=10"]},
+           "runs": [row("rte", "dense", 61.0, 42, 0.0), row("rte", "dense", 61.0, 43, 0.0),
+                    row("rte", "pins", 58.0, 42), row("rte", "pins", 60.0, 43),
+                    row("rte", "platon", 57.0, 42), row("rte", "platon", 55.0, 43)]}
+    cola = {"settings": {**grid["settings"], "overrides": ["training.num_train_epochs=8"]},
+            "runs": [row("cola", m, score, 42, s, "cpu") for m, score, s in
+                     [("dense", 31.0, 0.0), ("pins", 28.0, 0.8), ("platon", 24.0, 0.8)]]
+            + [row("cola", "pins", 99.0, 45)]}  # seed 45: the grid has none, so it is left out
+    lines = glue_report.longer_schedules(grid, runs, [(REPO / "rte.json", rte), (REPO / "cola.json", cola)])
+    assert "| rte | pins | 80% | 6 -> 10 | 42, 43 | 59.00 | 52.00 | +7.00 |" in lines
+    assert "| cola | pins | 80% | 4 -> 8 | 42 (cpu) | 28.00 | 20.00 | +8.00 |" in lines
+    # averages over rte and cola: dense (61+31)/2 = 46 against (61+30)/2 = 45.5; PINS 43.5 against 36;
+    # PLATON 40 against 36.5. PINS minus dense -2.5 (grid -9.5), minus PLATON +3.5 (grid -0.5).
+    assert "| 80% | rte, cola | dense | 46.00 | 45.50 | -2.50 | -9.50 |" in lines
+    assert "| 80% | rte, cola | platon | 40.00 | 36.50 | +3.50 | -0.50 |" in lines
+    assert "| 80% | rte, cola | pins | 43.50 | 36.00 | – | – |" in lines
+    # a file that changed more than the epochs is refused, before anything is written
+    (tmp_path / "grid.json").write_text(json.dumps(grid | {"runs": runs}))
+    (tmp_path / "other.json").write_text(json.dumps({"settings": {**grid["settings"], "overrides": [
+        "training.num_train_epochs=8", "training.learning_rate=1e-4"]}, "runs": []}))
+    with pytest.raises(SystemExit) as refused:
+        glue_report.main([str(tmp_path / "grid.json"), "--longer-json", str(tmp_path / "other.json")])
+    assert refused.value.code == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["grid.json", "other.json"]
