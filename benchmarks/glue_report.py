@@ -12,7 +12,8 @@ each of their methods' task average over the seeds every task has, and PINS's di
 `--revised-json NEW.json [...]`: runs of the current code for cells that the other files ran with an earlier version
 of a method; in those three seed tables they take the place of the earlier runs of the same cell and seed, which a
 list names with both scores. The per-sparsity tables keep the grid as it was run. `--longer-json LONG.json [...]`:
-cells re-run with more epochs and nothing else changed; each next to the grid's score on the same seeds.
+cells re-run with more epochs or training examples and nothing else changed; each next to the grid's score on the same
+seeds.
 """
 
 from __future__ import annotations
@@ -317,36 +318,42 @@ def revisions(runs: list[dict], revised: list[dict], *paths: Path) -> list[str]:
     return lines + [""]
 
 
-def epochs_of(data: dict, task: str) -> int:
-    """The epochs a result file's runs of `task` trained: its budget's, unless its `--set` changed them."""
-    epochs = data["settings"]["budget"][task]["num_train_epochs"]
+LONGER_KEYS = ("training.num_train_epochs", "data.max_train_samples")  # the overrides a longer schedule may set
+
+
+def schedule_of(data: dict, task: str) -> str:
+    """A result file's training budget for `task` as "examples x epochs": its budget's, with its `--set` applied."""
+    budget = data["settings"]["budget"][task]
+    samples, epochs = budget.get("max_train_samples"), budget["num_train_epochs"]
     for override in data["settings"].get("overrides") or []:
         key, _, value = override.partition("=")
         if key == "training.num_train_epochs":
             epochs = int(float(value))
-    return epochs
+        elif key == "data.max_train_samples":
+            samples = None if value in ("null", "None", "~", "") else int(value)
+    return f"{'all' if samples is None else samples} x {epochs}"
 
 
 def longer_schedules(grid: dict, runs: list[dict], longer: list[tuple[Path, dict]]) -> list[str]:
-    """Cells re-run with more epochs and nothing else changed (`longer`: files of `--set
-    training.num_train_epochs=N`): per cell, the mean test score over its seeds there and the grid's (`runs`: the
-    grid with its extra seeds) on the same seeds; then per sparsity each method's average over the tasks every method
-    of that sparsity has, and PINS minus each. Pairing by seed keeps a seed's luck out of the change; a seed the grid
-    lacks is left out."""
+    """Cells re-run with a longer schedule and nothing else changed (`longer`: files whose `--set` changes only
+    `LONGER_KEYS`, the epochs and the training examples): per cell, the mean test score over its seeds there and the
+    grid's (`runs`: the grid with its extra seeds) on the same seeds; then per sparsity each method's average over the
+    tasks every method of that sparsity has, and PINS minus each. Pairing by seed keeps a seed's luck out of the
+    change; a seed the grid lacks is left out."""
     device = grid["machine"].get("device", "cpu")
     ran = {cell_key(r): r["test_score"] for r in runs}
     cells: dict[tuple, dict[int, dict]] = {}
-    epochs: dict[tuple, int] = {}
+    schedule: dict[tuple, str] = {}
     for _, data in longer:
         for r in data["runs"]:
             cell = (r["task"], r["method"], round(r["target_sparsity"], 6))
             if cell_key(r) in ran:
                 cells.setdefault(cell, {})[r["seed"]] = r
-            epochs[cell] = epochs_of(data, r["task"])
+            schedule[cell] = schedule_of(data, r["task"])
     files = ", ".join(f"`{shown_path(p)}`" for p, _ in longer)
-    lines = [f"Longer schedules (in {files}; only the epochs changed): each cell's mean test score over its seeds, "
-             "and the grid's on the same seeds (\"(cpu)\": seeds trained on the CPU):", "",
-             "| task | method | sparsity | epochs, grid -> longer | seeds | longer | grid | change |",
+    lines = [f"Longer schedules (in {files}; only the training examples x epochs changed): each cell's mean test "
+             "score over its seeds, and the grid's on the same seeds (\"(cpu)\": seeds trained on the CPU):", "",
+             "| task | method | sparsity | examples x epochs, grid -> longer | seeds | longer | grid | change |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     means = {}
     order = lambda c: (c[2], TASKS.index(c[0]), METHODS.index(c[1]))  # noqa: E731
@@ -357,9 +364,8 @@ def longer_schedules(grid: dict, runs: list[dict], longer: list[tuple[Path, dict
         means[cell] = now, before
         shown = ", ".join(f"{s}" + ("" if cells[cell][s].get("device", device) == device
                                     else f" ({cells[cell][s]['device']})") for s in seeds)
-        before_epochs = grid["settings"]["budget"][cell[0]]["num_train_epochs"]
-        lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]:.0%} | {before_epochs} -> {epochs[cell]} | {shown} | "
-                     f"{now:.2f} | {before:.2f} | {now - before:+.2f} |")
+        lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]:.0%} | {schedule_of(grid, cell[0])} -> {schedule[cell]} | "
+                     f"{shown} | {now:.2f} | {before:.2f} | {now - before:+.2f} |")
     lines += ["", "Their task averages (per sparsity, the tasks that every method there has; dense: unpruned):", "",
               "| sparsity | tasks | method | longer | grid | PINS minus it, longer | PINS minus it, grid |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -396,7 +402,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", type=Path, help="an earlier grid's JSON: its averages next to these")
     parser.add_argument("--seeds-json", type=Path, nargs="+", help="more seeds of some cells (one or more files)")
     parser.add_argument("--longer-json", type=Path, nargs="+", default=[],
-                        help="cells re-run with more epochs (--set training.num_train_epochs=N and nothing else)")
+                        help="cells re-run with a longer schedule (--set training.num_train_epochs=N and/or "
+                             "data.max_train_samples=M, nothing else)")
     parser.add_argument("--revised-json", type=Path, nargs="+", default=[],
                         help="current-code runs that replace earlier runs of the same cells in the seed tables")
     options = parser.parse_args(argv)
@@ -404,11 +411,11 @@ def main(argv=None) -> int:
     data = json.loads(path.read_text())
     longer = [(f.resolve(), json.loads(f.read_text())) for f in options.longer_json]
     for f, other in longer:
-        changed = [o for o in other["settings"].get("overrides") or []
-                   if not o.startswith("training.num_train_epochs=")]
+        changed = [o for o in other["settings"].get("overrides") or [] if o.partition("=")[0] not in LONGER_KEYS]
         if other["settings"]["budget_name"] != data["settings"]["budget_name"] or changed:
-            parser.error(f"--longer-json {shown_path(f)}: only the epochs may differ from the grid's settings (its "
-                         f"budget {other['settings']['budget_name']!r}, other overrides {changed or 'none'})")
+            parser.error(f"--longer-json {shown_path(f)}: only {' and '.join(LONGER_KEYS)} may differ from the grid's "
+                         f"settings (its budget {other['settings']['budget_name']!r}, other overrides "
+                         f"{changed or 'none'})")
     images = plots(data, path.parent, path.stem)
     extra = []
     if options.compare:

@@ -188,7 +188,8 @@ def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(
                 "device": device}
 
     grid = {"machine": {"device": "cuda"}, "settings": {"budget_name": "gpu", "budget": {
-        "rte": {"num_train_epochs": 6}, "cola": {"num_train_epochs": 4}}}}
+        "rte": {"num_train_epochs": 6, "max_train_samples": None},
+        "cola": {"num_train_epochs": 4, "max_train_samples": 2000}}}}
     runs = [row("rte", "dense", 60.0, 42, 0.0), row("rte", "dense", 62.0, 43, 0.0), row("rte", "pins", 50.0, 42),
             row("rte", "pins", 54.0, 43), row("rte", "platon", 52.0, 42), row("rte", "platon", 50.0, 43),
             row("cola", "dense", 30.0, 42, 0.0), row("cola", "pins", 20.0, 42), row("cola", "platon", 22.0, 42)]
@@ -196,13 +197,14 @@ def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(
            "runs": [row("rte", "dense", 61.0, 42, 0.0), row("rte", "dense", 61.0, 43, 0.0),
                     row("rte", "pins", 58.0, 42), row("rte", "pins", 60.0, 43),
                     row("rte", "platon", 57.0, 42), row("rte", "platon", 55.0, 43)]}
-    cola = {"settings": {**grid["settings"], "overrides": ["training.num_train_epochs=8"]},
+    longer = ["training.num_train_epochs=8", "data.max_train_samples=null"]
+    cola = {"settings": {**grid["settings"], "overrides": longer},
             "runs": [row("cola", m, score, 42, s, "cpu") for m, score, s in
                      [("dense", 31.0, 0.0), ("pins", 28.0, 0.8), ("platon", 24.0, 0.8)]]
             + [row("cola", "pins", 99.0, 45)]}  # seed 45: the grid has none, so it is left out
     lines = glue_report.longer_schedules(grid, runs, [(REPO / "rte.json", rte), (REPO / "cola.json", cola)])
-    assert "| rte | pins | 80% | 6 -> 10 | 42, 43 | 59.00 | 52.00 | +7.00 |" in lines
-    assert "| cola | pins | 80% | 4 -> 8 | 42 (cpu) | 28.00 | 20.00 | +8.00 |" in lines
+    assert "| rte | pins | 80% | all x 6 -> all x 10 | 42, 43 | 59.00 | 52.00 | +7.00 |" in lines
+    assert "| cola | pins | 80% | 2000 x 4 -> all x 8 | 42 (cpu) | 28.00 | 20.00 | +8.00 |" in lines
     # averages over rte and cola: dense (61+31)/2 = 46 against (61+30)/2 = 45.5; PINS 43.5 against 36;
     # PLATON 40 against 36.5. PINS minus dense -2.5 (grid -9.5), minus PLATON +3.5 (grid -0.5).
     assert "| 80% | rte, cola | dense | 46.00 | 45.50 | -2.50 | -9.50 |" in lines
