@@ -2,7 +2,10 @@
 
 Each run is the task's offline MiniLM recipe (`recipes/minilm-<task>.yaml`) with the same epochs, learning rate and
 batch for every method on that task, only `pruning.*` changed; it runs in its own process (its peak RSS is its own)
-and its result is appended to the JSON at once, so an interrupted grid continues where it stopped.
+and its result is appended to the JSON at once, so an interrupted grid continues where it stopped. Stopping the grid
+with SIGTERM or Ctrl-C stops each running cell after its current step with a checkpoint in its `--scratch` folder; the
+next run of the same grid continues those cells from there (a run longer than a machine's time limit can finish in
+parts).
 
     python benchmarks/glue_cpu.py --glue-dir ../shared/glue                 # the CPU grid (long)
     python benchmarks/glue_cpu.py --budget gpu --workers 14 --seeds 42 43 44 # larger budget, 14 runs side by side (GPU)
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +60,8 @@ BUDGETS = {"cpu": CPU_BUDGET, "gpu": GPU_BUDGET}
 TASK_COST = {"sst2": 5, "stsb": 4, "cola": 3, "mrpc": 2, "rte": 1}  # rough order of training steps per run
 METHOD_COST = {"soft_movement": 2.5, "grda": 2}  # wall time relative to the other methods (H200 grid, same task)
 QUICK_BUDGET = {"max_train_samples": 48, "num_train_epochs": 1, "max_length": 32}
+CELL_FILE = "harness_cell.json"  # in a cell's scratch folder: what it runs, and the parts of it stopped so far
+STOP_GRACE_SECONDS = 180  # how long a stopped grid waits for its cells to write their checkpoints
 
 
 def method_overrides(method: str, sparsity: float) -> list[str]:
@@ -78,6 +84,8 @@ def glue_score(task: str, metrics: dict) -> float:
 
 def run_one(options) -> dict:
     """One grid cell, in this process: train, then report scores, time and peak memory."""
+    import torch
+
     from hf_pins.recipe import load_recipe
     from hf_pins.training import run_training
 
@@ -105,14 +113,21 @@ def run_one(options) -> dict:
                       "pruning.warmup_epochs=0", "pruning.warmup_ratio=0.1"]
     recipe = load_recipe(REPO / "recipes" / f"minilm-{options.task}.yaml", overrides=overrides)
     out = Path(options.scratch) / f"{options.task}-{options.method}-{options.sparsity}-{options.seed}"
+    cell = earlier_parts(out, {"budget": "quick" if options.quick else options.budget, "overrides": overrides})
+    resumed_from = latest_checkpoint_step(out) if cell["parts"] else None
     started = time.time()
-    result = run_training(recipe, output_dir=str(out), overwrite=True)
-    seconds = time.time() - started
+    try:
+        result = run_training(recipe, output_dir=str(out), resume=resumed_from is not None,
+                              overwrite=resumed_from is None)
+    except BaseException:  # stopped (a checkpoint to resume from) or failed: this part's time still counts
+        record_part(out, cell, started, resumed_from, done=False)
+        raise
+    record_part(out, cell, started, resumed_from, done=True)
+    parts = cell["parts"]
     report = result.report
     test_key = next(k for k in report["metrics"] if k.startswith("test"))
-    import torch
-
-    gpu = {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available() else {}
+    gpu = {"peak_gpu_mb": max(p["peak_gpu_mb"] for p in parts)} if torch.cuda.is_available() else {}
+    resumed = {"resumed_from_steps": [p["resumed_from"] for p in parts[1:]]} if len(parts) > 1 else {}
     return {
         "task": options.task,
         "method": options.method,
@@ -122,13 +137,47 @@ def run_one(options) -> dict:
         "metric": {"stsb": "pearson", "cola": "matthews_correlation", "mrpc": "f1_accuracy_mean"}.get(options.task, "accuracy"),
         "dev_score": glue_score(options.task, report["metrics"]["dev"]),
         "test_score": glue_score(options.task, report["metrics"][test_key]),
-        "train_seconds": round(seconds, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "train_seconds": round(sum(p["seconds"] for p in parts), 1),
+        "peak_rss_mb": max(p["peak_rss_mb"] for p in parts),
         "final_cut": bool(report.get("final_cut", False)),
         "schedule": report.get("schedule"),  # t_i and t_f in optimizer steps (None: the method forces no schedule)
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         **gpu,
+        **resumed,
     }
+
+
+def record_part(out: Path, cell: dict, started: float, resumed_from: int | None, done: bool) -> None:
+    """Add this process's part of the cell (wall time, peak memory, the step it resumed from) to its record."""
+    import torch
+
+    part = {"seconds": round(time.time() - started, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "resumed_from": resumed_from}
+    if torch.cuda.is_available():
+        part["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    cell["parts"].append(part)
+    cell["done"] = done
+    (out / CELL_FILE).write_text(json.dumps(cell, indent=1) + "\n")
+
+
+def latest_checkpoint_step(out: Path) -> int | None:
+    steps = [int(p.name.split("-")[-1]) for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(steps) if steps else None
+
+
+def earlier_parts(out: Path, identity: dict) -> dict:
+    """The cell's record in its scratch folder. A cell stopped with a checkpoint (SIGTERM) and the same budget and
+    overrides keeps its parts and resumes; anything else there (a finished run, a run of another grid, a run killed
+    before its first checkpoint) is removed, and the cell starts afresh."""
+    record = out / CELL_FILE
+    cell = json.loads(record.read_text()) if record.is_file() else None
+    if cell and cell.get("identity") == identity and cell.get("parts") and not cell.get("done") \
+            and latest_checkpoint_step(out) is not None:
+        return cell
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return {"identity": identity, "parts": []}
 
 
 def machine() -> dict:
@@ -259,7 +308,13 @@ def main(argv=None) -> int:
     options = parser.parse_args(argv)
 
     if options.single:
-        print("RESULT " + json.dumps(run_one(options)), flush=True)
+        from hf_pins.errors import RunStopped
+
+        try:
+            print("RESULT " + json.dumps(run_one(options)), flush=True)
+        except RunStopped as stopped:  # SIGTERM from the grid: the checkpoint is saved, the next grid resumes it
+            print(f"STOPPED {stopped}", flush=True)
+            return stopped.exit_code
         return 0
 
     started = time.monotonic()
@@ -301,9 +356,39 @@ def main(argv=None) -> int:
     try:
         failures = run_cells(options, cells, running, state, output, started)
     finally:
-        for child in running:
-            child.kill()
+        stop_cells(running, state, output)
     return 1 if failures else 0
+
+
+def stop_cells(running: dict, state: dict, output: Path) -> None:
+    """Ask each running cell to stop after its current step with a checkpoint (SIGTERM), wait for them a while, then
+    kill what is left. A cell still loading, or one killed, has no checkpoint and starts afresh next time; one that
+    ended meanwhile is recorded."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the wait short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for child in running:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child, (task, method, sparsity, seed, log, _) in running.items():
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        log.seek(0)
+        lines = log.read().splitlines()
+        log.close()
+        results = [line for line in lines if line.startswith("RESULT ")]
+        if child.returncode == 0 and results:
+            state["runs"].append(json.loads(results[-1][len("RESULT "):]))
+            save_state(state, output)
+            said = "ended before the stop, recorded"
+        elif any(line.startswith("STOPPED ") for line in lines):
+            said = "checkpoint saved, the next run of this grid resumes it"
+        else:
+            said = "no checkpoint, starts afresh next time"
+        print(f"STOPPED {task} {method} {sparsity} seed {seed}: {said}", flush=True)
 
 
 if __name__ == "__main__":

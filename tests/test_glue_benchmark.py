@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -217,3 +219,57 @@ def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(
     with pytest.raises(SystemExit) as refused:
         glue_report.main([str(tmp_path / "grid.json"), "--longer-json", str(tmp_path / "other.json")])
     assert refused.value.code == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["grid.json", "other.json"]
+
+
+def test_stopped_grid_resumes_its_cell_from_the_checkpoint_it_saved(tmp_path):
+    """SIGTERM to the grid (a timeout, a machine's time limit) stops its cell with a checkpoint; the same grid run
+    again continues that cell from the checkpoint and counts both parts' time."""
+    output, scratch = tmp_path / "grid.json", tmp_path / "runs"
+    argv = [sys.executable, str(REPO / "benchmarks" / "glue_cpu.py"), "--quick", "--glue-dir", str(GLUE_DIR),
+            "--tasks", "rte", "--methods", "pins", "--sparsities", "0.8", "--output", str(output),
+            "--scratch", str(scratch), "--set", "training.num_train_epochs=8",
+            "--set", "training.save_strategy=steps", "--set", "training.save_steps=4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cell = scratch / "rte-pins-0.8-42"
+    grid = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    deadline = time.time() + 600
+    while not (cell / "checkpoint-4").is_dir():
+        assert grid.poll() is None, grid.stderr.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    grid.send_signal(signal.SIGTERM)
+    stdout, stderr = grid.communicate(timeout=300)
+    assert grid.returncode == 143, stderr[-3000:]
+    assert "STOPPED rte pins 0.8 seed 42: checkpoint saved" in stdout
+    assert not output.exists() or json.loads(output.read_text())["runs"] == []
+    record = json.loads((cell / "harness_cell.json").read_text())
+    stopped_at = max(int(p.name.split("-")[1]) for p in cell.glob("checkpoint-*"))
+    assert len(record["parts"]) == 1 and not record["done"] and stopped_at >= 4
+
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    [row] = json.loads(output.read_text())["runs"]
+    assert row["resumed_from_steps"] == [stopped_at] and row["measured_sparsity"] == pytest.approx(0.8, abs=5e-3)
+    record = json.loads((cell / "harness_cell.json").read_text())
+    assert record["done"] and row["train_seconds"] == pytest.approx(sum(p["seconds"] for p in record["parts"]), abs=0.2)
+
+
+def test_a_cell_folder_of_another_grid_or_a_finished_run_is_not_resumed(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_cpu
+
+    mine = {"budget": "gpu", "overrides": ["training.seed=42"]}
+    for record, checkpoint in [({"identity": {**mine, "budget": "cpu"}, "parts": [{}], "done": False}, True),
+                               ({"identity": mine, "parts": [{}], "done": True}, True),
+                               ({"identity": mine, "parts": [{}], "done": False}, False)]:
+        cell = tmp_path / "cell"
+        (cell / ("checkpoint-7" if checkpoint else "other")).mkdir(parents=True)
+        (cell / glue_cpu.CELL_FILE).write_text(json.dumps(record))
+        assert glue_cpu.earlier_parts(cell, mine) == {"identity": mine, "parts": []}
+        assert list(cell.iterdir()) == []  # emptied: the cell starts afresh
+        cell.rmdir()
+    (tmp_path / "cell" / "checkpoint-7").mkdir(parents=True)
+    stopped = {"identity": mine, "parts": [{"seconds": 3.0}], "done": False}
+    (tmp_path / "cell" / glue_cpu.CELL_FILE).write_text(json.dumps(stopped))
+    assert glue_cpu.earlier_parts(tmp_path / "cell", mine) == stopped
+    assert glue_cpu.latest_checkpoint_step(tmp_path / "cell") == 7

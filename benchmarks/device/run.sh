@@ -2,7 +2,9 @@
 # The mini-GLUE grid on a lent GPU machine, from what benchmarks/device/pack.sh put in .gpu/ (carried). Resumes
 # $OUT/glue_gpu.json if the command copied an earlier one there, or RESUME_FROM (a carried JSON) when set. WORKERS,
 # STOP_AFTER, GRID_TIMEOUT, SEEDS, GRID_ARGS (more glue_cpu.py options) adjust it. Each finished cell's
-# pruning_report.json lands in $OUT/reports/ (tar it: only a few files come back from the device).
+# pruning_report.json lands in $OUT/reports/ (tar it: only a few files come back from the device). A cell still
+# training when GRID_TIMEOUT ends it saves a checkpoint in /tmp/runs (allow a minute for that within the call's limit);
+# while the machine stays warm, the next call of the same grid (RESUME_FROM its JSON) continues it from there.
 set -o pipefail
 T0=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 3
