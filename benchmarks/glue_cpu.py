@@ -162,8 +162,11 @@ def record_part(out: Path, cell: dict, started: float, resumed_from: int | None,
 
 
 def latest_checkpoint_step(out: Path) -> int | None:
-    steps = [int(p.name.split("-")[-1]) for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(steps) if steps else None
+    """The step of the checkpoint `run_training(resume=True)` continues from (transformers' own choice)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    return None if last is None else int(Path(last).name.split("-")[-1])
 
 
 def earlier_parts(out: Path, identity: dict) -> dict:
@@ -243,6 +246,12 @@ def expected_seconds(seen: dict, task: str, method: str) -> float | None:
     return max(same) if same else None
 
 
+def result_row(text: str) -> dict | None:
+    """The row a cell's process printed (its last `RESULT ` line), if it printed one."""
+    rows = [line[len("RESULT "):] for line in text.splitlines() if line.startswith("RESULT ")]
+    return json.loads(rows[-1]) if rows else None
+
+
 def run_cells(options, cells: list, running: dict, state: dict, output: Path, started: float) -> int:
     """Keep `options.workers` cells running until none is left; each result is saved as soon as it arrives."""
     seen: dict[tuple, list] = {}  # wall seconds per (task, method) in this invocation, start-up included
@@ -265,15 +274,14 @@ def run_cells(options, cells: list, running: dict, state: dict, output: Path, st
             log.seek(0)
             text = log.read()
             log.close()
-            lines = [l for l in text.splitlines() if l.startswith("RESULT ")]
-            if child.returncode != 0 or not lines:
+            row = result_row(text)
+            if child.returncode != 0 or row is None:
                 failures += 1
                 sys.stderr.write(text[-3000:] + "\n")
                 print(f"FAILED {task} {method} {sparsity} seed {seed}", flush=True)
                 if options.workers == 1 or not state["runs"] and failures >= options.workers:
                     return failures
                 continue
-            row = json.loads(lines[-1][len("RESULT "):])
             state["runs"].append(row)
             save_state(state, output)
             print(f"{task:<5} {method:<16} {row['target_sparsity']:.2f} seed {seed}: test {row['test_score']:6.2f} "
@@ -377,14 +385,14 @@ def stop_cells(running: dict, state: dict, output: Path) -> None:
             child.kill()
             child.wait()
         log.seek(0)
-        lines = log.read().splitlines()
+        text = log.read()
         log.close()
-        results = [line for line in lines if line.startswith("RESULT ")]
-        if child.returncode == 0 and results:
-            state["runs"].append(json.loads(results[-1][len("RESULT "):]))
+        row = result_row(text)
+        if child.returncode == 0 and row is not None:
+            state["runs"].append(row)
             save_state(state, output)
             said = "ended before the stop, recorded"
-        elif any(line.startswith("STOPPED ") for line in lines):
+        elif any(line.startswith("STOPPED ") for line in text.splitlines()):
             said = "checkpoint saved, the next run of this grid resumes it"
         else:
             said = "no checkpoint, starts afresh next time"
