@@ -70,6 +70,10 @@ class PINSConfig(TrainingArguments):
             constant, whose correlations are 0), an extension. The paper's rule adopts the first evaluated model, which
             on CoLA is a one-class model for the whole first epoch and pulls the student towards the majority class.
             Ignored while a given `self_regularization_teacher` teaches (its own dev score is the bar).
+        self_regularization_max_sparsity_gap (`float`, *optional*): an extension for "close in capacity": when the
+            student's sparsity exceeds the teacher's by more than this, the evaluated model becomes the teacher (and its
+            dev score the bar) whatever its score. Unset: the paper's rule, the best checkpoint so far however much
+            denser (at 90% a run's teacher can stay at 40% sparsity for the whole second half).
         self_regularization_teacher_dtype (`str`, defaults to `"auto"`): the teacher's precision: bfloat16 where it is
             native (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else float32; or `"float32"` / `"bfloat16"`.
         movement_lr_weighted (`bool`, defaults to `False`): `movement`/`soft_movement` scores add `-theta * g` times
@@ -135,6 +139,10 @@ class PINSConfig(TrainingArguments):
     self_regularization_skip_trivial_teacher: bool = field(
         default=False, metadata={"help": "A checkpoint teaches only once its dev score beats every constant prediction."}
     )
+    self_regularization_max_sparsity_gap: Optional[float] = field(
+        default=None,
+        metadata={"help": "Largest sparsity by which the teacher may be denser than the student (default: no limit)."},
+    )
     self_regularization_teacher_dtype: str = field(
         default="auto", metadata={"help": "'auto' (bfloat16 where native), 'float32' or 'bfloat16'."}
     )
@@ -189,6 +197,8 @@ class PINSConfig(TrainingArguments):
             ("self_regularization_regression_alpha", 0.0 <= self.self_regularization_regression_alpha <= 1.0,
              "a number in [0, 1]"),
             ("self_regularization_temperature", self.self_regularization_temperature > 0, "a number > 0"),
+            ("self_regularization_max_sparsity_gap", self.self_regularization_max_sparsity_gap is None
+             or 0.0 <= self.self_regularization_max_sparsity_gap < 1.0, "unset or a number in [0, 1)"),
             ("self_regularization_teacher_dtype", self.self_regularization_teacher_dtype in TEACHER_DTYPES,
              f"one of {', '.join(TEACHER_DTYPES)}"),
             ("prunable_modules", bool(self.prunable_modules), "a non-empty list of regular expressions"),
@@ -231,6 +241,8 @@ class PINSConfig(TrainingArguments):
                              "is only used by self-regularization)")
         if self.self_regularization_skip_trivial_teacher and not self.self_regularization:
             raise ValueError("self_regularization_skip_trivial_teacher: expected false when self_regularization is false")
+        if self.self_regularization_max_sparsity_gap is not None and not self.self_regularization:
+            raise ValueError("self_regularization_max_sparsity_gap: expected unset when self_regularization is false")
         if self.self_regularization and self.eval_strategy == "no":
             raise ValueError("self_regularization needs evaluations on the dev split: set eval_strategy to 'steps' or 'epoch'")
         if self.load_best_model_at_end:

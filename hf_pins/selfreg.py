@@ -114,9 +114,12 @@ class SelfRegularizer:
     """Keeps the teacher: a frozen copy of the best model on the dev split so far, without dropout or gradients,
     held in `dtype` (its logits are cast back to float32 for the loss)."""
 
-    def __init__(self, greater_is_better: bool = True, dtype: torch.dtype = torch.float32):
+    def __init__(self, greater_is_better: bool = True, dtype: torch.dtype = torch.float32,
+                 max_sparsity_gap: float | None = None):
         self.greater_is_better = greater_is_better
         self.dtype = dtype
+        self.max_sparsity_gap = max_sparsity_gap  # see `too_dense`
+        self.teacher_sparsity: float | None = None  # of a student copy; a given teacher counts as dense
         self.teacher: nn.Module | None = None
         self.best_metric: float | None = None
         self.refreshes: list[dict] = []
@@ -153,10 +156,19 @@ class SelfRegularizer:
             return True
         return metric > self.best_metric if self.greater_is_better else metric < self.best_metric
 
+    def too_dense(self, sparsity: float) -> bool:
+        """Whether the teacher is denser than a student at `sparsity` by more than `max_sparsity_gap` (an extension
+        for the paper's "close in capacity": unset, the best checkpoint teaches however much denser it is)."""
+        if self.max_sparsity_gap is None or self.teacher is None:
+            return False
+        return sparsity - (self.teacher_sparsity or 0.0) > self.max_sparsity_gap + 1e-9
+
     @torch.no_grad()
-    def maybe_refresh(self, student: nn.Module, metric: float, step: int) -> bool:
-        """Make the student the new teacher if `metric` beats the best so far. Returns whether it did."""
-        if not self.improves(metric):
+    def maybe_refresh(self, student: nn.Module, metric: float, step: int, sparsity: float = 0.0) -> bool:
+        """Make the student the new teacher if `metric` beats the best so far, or if the teacher is `too_dense` for
+        it (then its score becomes the bar). Returns whether it did."""
+        improved = self.improves(metric)
+        if not improved and not self.too_dense(sparsity):
             return False
         if self.teacher is None or self.source is not None:  # a given teacher may differ from the student
             self.teacher = self._copy(student)
@@ -165,7 +177,9 @@ class SelfRegularizer:
             self.teacher.load_state_dict(student.state_dict())
         self.teacher.eval()
         self.best_metric = metric
-        self.refreshes.append({"step": step, "dev_metric": metric})
+        self.teacher_sparsity = sparsity
+        self.refreshes.append({"step": step, "dev_metric": metric, "sparsity": sparsity,
+                               "reason": "improved" if improved else "sparsity_gap"})
         return True
 
     def _copy(self, student: nn.Module) -> nn.Module:
@@ -181,7 +195,8 @@ class SelfRegularizer:
         """A given teacher is not saved (it is loaded again from its source); a student copy is."""
         saved = self.teacher is not None and self.source is None
         tensors = {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()} if saved else {}
-        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source, "floor": self.floor}
+        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source, "floor": self.floor,
+                "teacher_sparsity": self.teacher_sparsity}
         return {"tensors": tensors, "meta": meta}
 
     def load_state_dict(self, state: dict, student: nn.Module) -> None:
@@ -198,4 +213,5 @@ class SelfRegularizer:
             self.teacher = None
         self.best_metric = state["meta"]["best_metric"]
         self.floor = state["meta"].get("floor")
+        self.teacher_sparsity = state["meta"].get("teacher_sparsity")
         self.refreshes = list(state["meta"]["refreshes"])

@@ -118,7 +118,8 @@ class PINSTrainer(Trainer):
         self.selfreg = None
         if self.self_regularizing:
             dtype = resolve_teacher_dtype(args.self_regularization_teacher_dtype, args.device)
-            self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype)
+            self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype,
+                                           max_sparsity_gap=args.self_regularization_max_sparsity_gap)
             self._set_initial_teacher(teacher_model if teacher_model is not None else args.self_regularization_teacher)
             if args.self_regularization_skip_trivial_teacher:
                 self._dev_label_column()  # refused now rather than when training starts
@@ -255,7 +256,7 @@ class PINSTrainer(Trainer):
         at_target = at_target or (self.pruner.schedule is None and self.pruner.scorer.structure_fixed)
         self.evaluations.append({"step": step, "sparsity": sparsity, "dev_metric": value, "at_target": at_target})
         logs = {}
-        if self.selfreg is not None and self.selfreg.maybe_refresh(self.model, value, step):
+        if self.selfreg is not None and self.selfreg.maybe_refresh(self.model, value, step, sparsity):
             logs["teacher_refresh"] = 1.0
             logs["teacher_dev_metric"] = value
         if at_target:

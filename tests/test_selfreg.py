@@ -70,6 +70,52 @@ def test_teacher_is_refreshed_only_when_the_dev_metric_improves():
     assert not any(p.requires_grad for p in regularizer.teacher.parameters())
 
 
+def test_max_sparsity_gap_replaces_a_teacher_too_dense_for_the_student():
+    # Gap 0.3: teacher adopted at sparsity 0.1 (score 0.6). At 0.35 (gap 0.25) a worse score keeps it; at 0.45
+    # (gap 0.35 > 0.3) the student becomes the teacher whatever its score, and its 0.4 is the new bar, so 0.5 at
+    # 0.5 (gap 0.05) improves on it. Unset (the paper's rule), the 0.6 teacher would have stayed throughout.
+    regularizer = SelfRegularizer(greater_is_better=True, max_sparsity_gap=0.3)
+    student = tiny_bert()
+    assert regularizer.maybe_refresh(student, 0.6, step=10, sparsity=0.1)
+    assert not regularizer.maybe_refresh(student, 0.5, step=20, sparsity=0.35)
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+    assert regularizer.maybe_refresh(student, 0.4, step=30, sparsity=0.45)
+    assert all(torch.equal(student.state_dict()[k], v) for k, v in regularizer.teacher.state_dict().items())
+    assert regularizer.best_metric == 0.4 and regularizer.teacher_sparsity == 0.45
+    assert regularizer.maybe_refresh(student, 0.5, step=40, sparsity=0.5)
+    assert [(r["step"], r["reason"]) for r in regularizer.refreshes] == [
+        (10, "improved"), (30, "sparsity_gap"), (40, "improved")]
+    # Resumed from a checkpoint, the teacher's sparsity comes back with it.
+    resumed = SelfRegularizer(greater_is_better=True, max_sparsity_gap=0.3)
+    resumed.load_state_dict(regularizer.state_dict(), tiny_bert())
+    assert resumed.teacher_sparsity == 0.5 and not resumed.too_dense(0.8) and resumed.too_dense(0.81)
+    paper = SelfRegularizer(greater_is_better=True)
+    assert paper.maybe_refresh(tiny_bert(), 0.6, step=10, sparsity=0.1)
+    assert not paper.maybe_refresh(tiny_bert(), 0.4, step=30, sparsity=0.9)
+
+
+def test_trainer_applies_the_max_sparsity_gap(tmp_path):
+    trainer = make_trainer(tmp_path, self_regularization_max_sparsity_gap=0.0)
+    trainer.train()
+    # With gap 0 the teacher is never denser than the student at an evaluation: every evaluation during the ramp
+    # (a new sparsity each time) makes the evaluated model the teacher.
+    by_step = {e["step"]: e["sparsity"] for e in trainer.evaluations}
+    sparsities = [r["sparsity"] for r in trainer.selfreg.refreshes]
+    assert any(r["reason"] == "sparsity_gap" for r in trainer.selfreg.refreshes)
+    assert all(by_step[r["step"]] == r["sparsity"] for r in trainer.selfreg.refreshes)
+    for e in trainer.evaluations:
+        teacher = max(r["sparsity"] for r in trainer.selfreg.refreshes if r["step"] <= e["step"])
+        assert e["sparsity"] - teacher <= 1e-9
+    assert sparsities == sorted(sparsities)
+    refused = r"self_regularization_max_sparsity_gap: expected unset or a number in \[0, 1\), got 1.0"
+    with pytest.raises(ValueError, match=refused):
+        make_trainer(tmp_path, self_regularization_max_sparsity_gap=1.0)
+    with pytest.raises(ValueError, match="self_regularization_max_sparsity_gap: expected unset when"):
+        make_trainer(tmp_path, self_regularization=False, self_regularization_max_sparsity_gap=0.2)
+
+
 def test_lower_is_better_metrics():
     regularizer = SelfRegularizer(greater_is_better=False)
     assert regularizer.maybe_refresh(tiny_bert(), 1.0, 1)
