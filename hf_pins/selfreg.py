@@ -119,7 +119,6 @@ class SelfRegularizer:
         self.greater_is_better = greater_is_better
         self.dtype = dtype
         self.max_sparsity_gap = max_sparsity_gap  # see `too_dense`
-        self.teacher_sparsity: float | None = None  # of a student copy; a given teacher counts as dense
         self.teacher: nn.Module | None = None
         self.best_metric: float | None = None
         self.refreshes: list[dict] = []
@@ -156,12 +155,18 @@ class SelfRegularizer:
             return True
         return metric > self.best_metric if self.greater_is_better else metric < self.best_metric
 
+    @property
+    def teacher_sparsity(self) -> float:
+        """The sparsity the current teacher was copied at (its refresh's record); a given teacher, or one from a
+        checkpoint that predates the record, counts as dense."""
+        return self.refreshes[-1].get("sparsity", 0.0) if self.refreshes else 0.0
+
     def too_dense(self, sparsity: float) -> bool:
         """Whether the teacher is denser than a student at `sparsity` by more than `max_sparsity_gap` (an extension
         for the paper's "close in capacity": unset, the best checkpoint teaches however much denser it is)."""
         if self.max_sparsity_gap is None or self.teacher is None:
             return False
-        return sparsity - (self.teacher_sparsity or 0.0) > self.max_sparsity_gap + 1e-9
+        return sparsity - self.teacher_sparsity > self.max_sparsity_gap + 1e-9
 
     @torch.no_grad()
     def maybe_refresh(self, student: nn.Module, metric: float, step: int, sparsity: float = 0.0) -> bool:
@@ -177,7 +182,6 @@ class SelfRegularizer:
             self.teacher.load_state_dict(student.state_dict())
         self.teacher.eval()
         self.best_metric = metric
-        self.teacher_sparsity = sparsity
         self.refreshes.append({"step": step, "dev_metric": metric, "sparsity": sparsity,
                                "reason": "improved" if improved else "sparsity_gap"})
         return True
@@ -195,8 +199,7 @@ class SelfRegularizer:
         """A given teacher is not saved (it is loaded again from its source); a student copy is."""
         saved = self.teacher is not None and self.source is None
         tensors = {f"teacher.{k}": v for k, v in self.teacher.state_dict().items()} if saved else {}
-        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source, "floor": self.floor,
-                "teacher_sparsity": self.teacher_sparsity}
+        meta = {"best_metric": self.best_metric, "refreshes": self.refreshes, "source": self.source, "floor": self.floor}
         return {"tensors": tensors, "meta": meta}
 
     def load_state_dict(self, state: dict, student: nn.Module) -> None:
@@ -213,5 +216,4 @@ class SelfRegularizer:
             self.teacher = None
         self.best_metric = state["meta"]["best_metric"]
         self.floor = state["meta"].get("floor")
-        self.teacher_sparsity = state["meta"].get("teacher_sparsity")
         self.refreshes = list(state["meta"]["refreshes"])
