@@ -82,36 +82,45 @@ def glue_score(task: str, metrics: dict) -> float:
     return round(glue_score_percent(task, metrics), 2)
 
 
+def cell_recipe(task: str, method: str, sparsity: float, seed: int, glue_dir: str, budget: str = "gpu",
+                quick: bool = False, extra: list[str] = ()):
+    """One grid cell's recipe: the task's MiniLM recipe with the budget and the method's overrides, then `extra`
+    (`--set`). Returns the recipe and the overrides (they identify the cell in its scratch folder)."""
+    from hf_pins.recipe import load_recipe
+
+    budget_of = QUICK_BUDGET if quick else BUDGETS[budget][task]
+    samples = budget_of["max_train_samples"]
+    overrides = method_overrides(method, sparsity) + [
+        f"data.glue_dir={glue_dir}",
+        f"data.max_train_samples={'null' if samples is None else samples}",
+        f"data.max_length={budget_of['max_length']}",
+        f"training.num_train_epochs={budget_of['num_train_epochs']}",
+        f"training.seed={seed}",
+        "training.save_strategy=no",
+        "training.disable_tqdm=true",
+        "training.logging_steps=50",
+        f"training.eval_steps={budget_of.get('eval_steps', 25)}",
+    ]
+    if budget_of.get("batch_size"):
+        overrides.append(f"training.per_device_train_batch_size={budget_of['batch_size']}")
+    if budget_of.get("max_eval_samples"):  # caps dev (evaluated every eval_steps) and test alike; GLUE's sst2 test is 872
+        overrides.append(f"data.max_eval_samples={budget_of['max_eval_samples']}")
+    overrides += list(extra)  # a variant of the whole grid (recorded in the JSON's settings), after the budget
+    if quick:
+        # One epoch of a few steps: the recipes' epoch of dense warm-up would leave no step to prune in.
+        overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1",
+                      "pruning.warmup_epochs=0", "pruning.warmup_ratio=0.1"]
+    return load_recipe(REPO / "recipes" / f"minilm-{task}.yaml", overrides=overrides), overrides
+
+
 def run_one(options) -> dict:
     """One grid cell, in this process: train, then report scores, time and peak memory."""
     import torch
 
-    from hf_pins.recipe import load_recipe
     from hf_pins.training import run_training
 
-    budget = QUICK_BUDGET if options.quick else BUDGETS[options.budget][options.task]
-    samples = budget["max_train_samples"]
-    overrides = method_overrides(options.method, options.sparsity) + [
-        f"data.glue_dir={options.glue_dir}",
-        f"data.max_train_samples={'null' if samples is None else samples}",
-        f"data.max_length={budget['max_length']}",
-        f"training.num_train_epochs={budget['num_train_epochs']}",
-        f"training.seed={options.seed}",
-        "training.save_strategy=no",
-        "training.disable_tqdm=true",
-        "training.logging_steps=50",
-        f"training.eval_steps={budget.get('eval_steps', 25)}",
-    ]
-    if budget.get("batch_size"):
-        overrides.append(f"training.per_device_train_batch_size={budget['batch_size']}")
-    if budget.get("max_eval_samples"):  # caps dev (evaluated every eval_steps) and test alike; GLUE's sst2 test is 872
-        overrides.append(f"data.max_eval_samples={budget['max_eval_samples']}")
-    overrides += options.set  # a variant of the whole grid (recorded in the JSON's settings), after the budget
-    if options.quick:
-        # One epoch of a few steps: the recipes' epoch of dense warm-up would leave no step to prune in.
-        overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1",
-                      "pruning.warmup_epochs=0", "pruning.warmup_ratio=0.1"]
-    recipe = load_recipe(REPO / "recipes" / f"minilm-{options.task}.yaml", overrides=overrides)
+    recipe, overrides = cell_recipe(options.task, options.method, options.sparsity, options.seed, options.glue_dir,
+                                    options.budget, options.quick, options.set)
     out = Path(options.scratch) / f"{options.task}-{options.method}-{options.sparsity}-{options.seed}"
     cell = earlier_parts(out, {"budget": "quick" if options.quick else options.budget, "overrides": overrides})
     resumed_from = latest_checkpoint_step(out) if cell["parts"] else None

@@ -151,8 +151,12 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, st
     }
 
 
-def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = False, overwrite: bool = False) -> TrainResult:
-    """Run one recipe end to end and write the model folder. Raises `UserError` before writing anything."""
+def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = False, overwrite: bool = False,
+                 callbacks: list | None = None) -> TrainResult:
+    """Run one recipe end to end and write the model folder. Raises `UserError` before writing anything.
+
+    `callbacks` are `TrainerCallback`s for the pruning run's Trainer (as `Trainer(callbacks=...)`): they see every
+    event before the pruner does (e.g. `benchmarks/score_agreement.py` scores the same steps with other criteria)."""
     started = time.time()
     out = Path(output_dir or default_output_dir(recipe))
     checkpoint = check_output_dir(out, resume, overwrite)
@@ -191,7 +195,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         calibration = _calibrate_grda(model, args, out, checkpoint, trainer_kwargs)
         args.grda_c = calibration["chosen_c"]
 
-    trainer = PINSTrainer(model=model, args=args, teacher_model=teacher, **trainer_kwargs)
+    trainer = PINSTrainer(model=model, args=args, teacher_model=teacher, callbacks=callbacks, **trainer_kwargs)
     trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.stop_signal is not None:
         raise RunStopped(
