@@ -72,7 +72,8 @@ class PINSConfig(TrainingArguments):
             Ignored while a given `self_regularization_teacher` teaches (its own dev score is the bar).
         self_regularization_max_sparsity_gap (`float`, *optional*): an extension for "close in capacity": when the
             student's sparsity exceeds the teacher's by more than this, the evaluated model becomes the teacher (and its
-            dev score the bar) whatever its score. Unset: the paper's rule, the best checkpoint so far however much
+            dev score the bar) whatever its score (with `self_regularization_skip_trivial_teacher`, as long as it
+            beats the constant prediction). Unset: the paper's rule, the best checkpoint so far however much
             denser (at 90% a run's teacher can stay at 40% sparsity for the whole second half).
         self_regularization_teacher_dtype (`str`, defaults to `"auto"`): the teacher's precision: bfloat16 where it is
             native (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else float32; or `"float32"` / `"bfloat16"`.

@@ -151,9 +151,12 @@ class SelfRegularizer:
         return self.teacher is not None
 
     def improves(self, metric: float) -> bool:
-        if self.best_metric is None:
+        return self._better(metric, self.best_metric)
+
+    def _better(self, metric: float, than: float | None) -> bool:
+        if than is None:
             return True
-        return metric > self.best_metric if self.greater_is_better else metric < self.best_metric
+        return metric > than if self.greater_is_better else metric < than
 
     @property
     def teacher_sparsity(self) -> float:
@@ -171,9 +174,10 @@ class SelfRegularizer:
     @torch.no_grad()
     def maybe_refresh(self, student: nn.Module, metric: float, step: int, sparsity: float = 0.0) -> bool:
         """Make the student the new teacher if `metric` beats the best so far, or if the teacher is `too_dense` for
-        it (then its score becomes the bar). Returns whether it did."""
+        it (then its score becomes the bar; a floor set with `set_floor` still has to be beaten: a student no better
+        than a constant prediction is never a teacher). Returns whether it did."""
         improved = self.improves(metric)
-        if not improved and not self.too_dense(sparsity):
+        if not improved and not (self.too_dense(sparsity) and self._better(metric, self.floor)):
             return False
         if self.teacher is None or self.source is not None:  # a given teacher may differ from the student
             self.teacher = self._copy(student)

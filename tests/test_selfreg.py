@@ -96,6 +96,20 @@ def test_max_sparsity_gap_replaces_a_teacher_too_dense_for_the_student():
     assert not paper.maybe_refresh(tiny_bert(), 0.4, step=30, sparsity=0.9)
 
 
+def test_sparsity_gap_never_adopts_a_student_below_the_floor():
+    # Floor 0.0 (a constant prediction's Matthews): the first teacher needs more; later, a gap refresh replaces a
+    # teacher too dense for the student only with a student that also beats the floor.
+    regularizer = SelfRegularizer(greater_is_better=True, max_sparsity_gap=0.1)
+    regularizer.set_floor(0.0)
+    student = tiny_bert()
+    assert not regularizer.maybe_refresh(student, 0.0, step=10, sparsity=0.0)  # no teacher at the floor
+    assert regularizer.maybe_refresh(student, 0.3, step=20, sparsity=0.1)
+    assert not regularizer.maybe_refresh(student, 0.0, step=30, sparsity=0.5)  # too dense, but the student is trivial
+    assert regularizer.teacher_sparsity == 0.1 and regularizer.best_metric == 0.3
+    assert regularizer.maybe_refresh(student, 0.1, step=40, sparsity=0.5)  # too dense, student above the floor
+    assert [(r["step"], r["reason"]) for r in regularizer.refreshes] == [(20, "improved"), (40, "sparsity_gap")]
+
+
 def test_trainer_applies_the_max_sparsity_gap(tmp_path):
     trainer = make_trainer(tmp_path, self_regularization_max_sparsity_gap=0.0)
     trainer.train()
