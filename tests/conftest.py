@@ -80,7 +80,7 @@ def accuracy_metric(prediction) -> dict:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
-def make_trainer(output_dir, model=None, train=None, dev=None, teacher_model=None, **overrides):
+def make_trainer(output_dir, model=None, train=None, dev=None, teacher_model=None, callbacks=None, **overrides):
     """A PINSTrainer on a tiny model with small, fast defaults; `overrides` are PINSConfig fields."""
     from hf_pins import PINSConfig, PINSTrainer
 
@@ -99,6 +99,7 @@ def make_trainer(output_dir, model=None, train=None, dev=None, teacher_model=Non
         data_collator=pad_collate,
         compute_metrics=accuracy_metric,
         teacher_model=teacher_model,
+        callbacks=callbacks,
     )
 
 
