@@ -74,7 +74,9 @@ def agreement_callback(names):
             self.params = find_prunable(model, args.prunable_modules)
             self.total = sum(p.numel() for p in self.params.values())
             self.shadows = shadow_scorers(self.params, args, names)
-            self.kept = {n: p.detach() != 0 for n, p in self.params.items()}
+            # Every weight is live at the start, as in the pruner (a weight may be exactly zero and still live: the
+            # float16-rounded MiniLM has three).
+            self.kept = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()}
             self.snapshot = None
 
         def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
@@ -90,13 +92,10 @@ def agreement_callback(names):
                     scorer.end_window()
             # Score where the pruner is about to (it runs after this callback): the weights are not masked yet.
             self.snapshot = None
-            if self.schedule.updates_mask(step) and self.due(step):
-                self.snapshot = {name: scorer.scores() for name, scorer in self.shadows.items()}
-
-        def due(self, step: int) -> bool:
-            """Whether the pruner changes the masks at this step (persistent masks: only when the count changes)."""
-            pruned = sum(int((~m).sum()) for m in self.kept.values())
-            return int(round(self.schedule.sparsity(step) * self.total)) != pruned
+            if self.schedule.updates_mask(step):
+                self.due = int(round(self.schedule.sparsity(step) * self.total))  # the pruner's count after it
+                if self.due != sum(int((~m).sum()) for m in self.kept.values()):
+                    self.snapshot = {name: scorer.scores() for name, scorer in self.shadows.items()}
 
         @torch.no_grad()
         def on_step_end(self, args, state, control, **kwargs):
@@ -111,6 +110,8 @@ def agreement_callback(names):
             pruned_total = sum(int((~m).sum()) for m in kept.values())
             entry = {"step": step + 1, "sparsity": round(pruned_total / self.total, 6), "pruned_now": count,
                      "same_choice": {}}
+            if pruned_total != self.due:  # a live weight exactly zero after the step: this view counts it as pruned
+                entry["zero_but_live"] = pruned_total - self.due
             for name, shadow_scores in self.snapshot.items():
                 scores = {n: s.float().masked_fill(~self.kept[n], float("-inf")) for n, s in shadow_scores.items()}
                 shadow_kept, _ = global_masks(scores, pruned_total / self.total)
