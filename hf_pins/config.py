@@ -75,6 +75,10 @@ class PINSConfig(TrainingArguments):
             dev score the bar) whatever its score (with `self_regularization_skip_trivial_teacher`, as long as it
             beats the constant prediction). Unset: the paper's rule, the best checkpoint so far however much
             denser (at 90% a run's teacher can stay at 40% sparsity for the whole second half).
+        self_regularization_at_target (`bool`, defaults to `True`): keep distilling in the final phase, at the target
+            sparsity (the paper: throughout). `False`, an extension: the task loss alone once the target is reached,
+            where the capacity no longer falls and the best checkpoint is the student itself at the same sparsity (on
+            SST-2 with its recipe's budget PINS's dev score trailed PLATON's through that phase, BENCHMARKS.md).
         self_regularization_teacher_dtype (`str`, defaults to `"auto"`): the teacher's precision: bfloat16 where it is
             native (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else float32; or `"float32"` / `"bfloat16"`.
         movement_lr_weighted (`bool`, defaults to `False`): `movement`/`soft_movement` scores add `-theta * g` times
@@ -143,6 +147,9 @@ class PINSConfig(TrainingArguments):
     self_regularization_max_sparsity_gap: Optional[float] = field(
         default=None,
         metadata={"help": "Largest sparsity by which the teacher may be denser than the student (default: no limit)."},
+    )
+    self_regularization_at_target: bool = field(
+        default=True, metadata={"help": "Keep distilling at the target sparsity (false: the task loss alone there)."}
     )
     self_regularization_teacher_dtype: str = field(
         default="auto", metadata={"help": "'auto' (bfloat16 where native), 'float32' or 'bfloat16'."}
@@ -244,6 +251,8 @@ class PINSConfig(TrainingArguments):
             raise ValueError("self_regularization_skip_trivial_teacher: expected false when self_regularization is false")
         if self.self_regularization_max_sparsity_gap is not None and not self.self_regularization:
             raise ValueError("self_regularization_max_sparsity_gap: expected unset when self_regularization is false")
+        if not self.self_regularization_at_target and not self.self_regularization:
+            raise ValueError("self_regularization_at_target: expected true (the default) when self_regularization is false")
         if self.self_regularization and self.eval_strategy == "no":
             raise ValueError("self_regularization needs evaluations on the dev split: set eval_strategy to 'steps' or 'epoch'")
         if self.load_best_model_at_end:

@@ -219,7 +219,7 @@ class PINSTrainer(Trainer):
         return loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not model.training or self.selfreg is None or not self.selfreg.has_teacher:
+        if not model.training or self.selfreg is None or not self.selfreg.has_teacher or self._distillation_done():
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         labels = inputs["labels"]
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
@@ -236,6 +236,12 @@ class PINSTrainer(Trainer):
             temperature=args.self_regularization_temperature,
         )
         return (loss, outputs) if return_outputs else loss
+
+    def _distillation_done(self) -> bool:
+        """With `self_regularization_at_target: false`, the final phase (at the target) trains on the task loss alone."""
+        schedule = self.pruner.schedule
+        return (not self.args.self_regularization_at_target and schedule is not None
+                and schedule.at_target(self.state.global_step))
 
     # -- evaluation: teacher refresh and the best checkpoint at the target --------------------------------------
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):

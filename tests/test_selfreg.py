@@ -233,6 +233,31 @@ def test_training_loss_includes_the_teacher_term(tmp_path):
     assert make_trainer(tmp_path / "off", self_regularization=False).selfreg is None
 
 
+def test_distillation_stops_at_the_target_when_asked(tmp_path):
+    from conftest import pad_collate, token_dataset
+
+    trainer = make_trainer(tmp_path, self_regularization_at_target=False)
+    trainer.train()
+    model = trainer.model
+    batch = pad_collate([token_dataset(8, seed=5)[i] for i in range(8)])
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    schedule = trainer.pruner.schedule
+    assert trainer.selfreg.has_teacher and schedule.at_target(trainer.state.global_step)
+    with torch.no_grad():
+        at_target = trainer.compute_loss(model, dict(batch)).item()
+        plain = super(type(trainer), trainer).compute_loss(model, dict(batch)).item()
+        trainer.state.global_step = schedule.final_start - 1  # the last step of the ramp: still distilling
+        before_target = trainer.compute_loss(model, dict(batch)).item()
+    # Two forward passes of the same batch may differ in the sixth digit here; the teacher term moves the loss more.
+    assert at_target == pytest.approx(plain, rel=1e-5)
+    assert before_target != pytest.approx(plain, rel=1e-3)
+    with pytest.raises(ValueError, match="self_regularization_at_target: expected true"):
+        make_trainer(tmp_path / "off", self_regularization=False, self_regularization_at_target=False)
+
+
 def test_teacher_can_be_held_in_bfloat16_and_gives_float32_logits():
     from conftest import pad_collate, token_dataset
 
