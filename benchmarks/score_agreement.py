@@ -56,7 +56,7 @@ def agreement_callback(names):
     from transformers import TrainerCallback
     from transformers.trainer_utils import has_length
 
-    from hf_pins.pruning.masks import global_masks
+    from hf_pins.pruning.masks import global_masks, live_only
     from hf_pins.pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
     from hf_pins.pruning.targets import find_prunable
 
@@ -77,6 +77,7 @@ def agreement_callback(names):
             # Every weight is live at the start, as in the pruner (a weight may be exactly zero and still live: the
             # float16-rounded MiniLM has three).
             self.kept = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()}
+            self.pruned = 0  # positions off in `kept`
             self.snapshot = None
 
         def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
@@ -94,7 +95,7 @@ def agreement_callback(names):
             self.snapshot = None
             if self.schedule.updates_mask(step):
                 self.due = int(round(self.schedule.sparsity(step) * self.total))  # the pruner's count after it
-                if self.due != sum(int((~m).sum()) for m in self.kept.values()):
+                if self.due != self.pruned:
                     self.snapshot = {name: scorer.scores() for name, scorer in self.shadows.items()}
 
         @torch.no_grad()
@@ -113,12 +114,11 @@ def agreement_callback(names):
             if pruned_total != self.due:  # a live weight exactly zero after the step: this view counts it as pruned
                 entry["zero_but_live"] = pruned_total - self.due
             for name, shadow_scores in self.snapshot.items():
-                scores = {n: s.float().masked_fill(~self.kept[n], float("-inf")) for n, s in shadow_scores.items()}
-                shadow_kept, _ = global_masks(scores, pruned_total / self.total)
+                shadow_kept, _ = global_masks(live_only(shadow_scores, self.kept), pruned_total / self.total)
                 same = sum(int((pruned_now[n] & ~shadow_kept[n]).sum()) for n in kept)
                 entry["same_choice"][name] = round(same / count, 6)
             self.updates.append(entry)
-            self.kept, self.snapshot = kept, None
+            self.kept, self.pruned, self.snapshot = kept, pruned_total, None
 
         def summary(self) -> dict:
             """Per shadow: the share of all pruned weights it would have chosen too, and its lowest share in one update."""

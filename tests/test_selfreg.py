@@ -212,6 +212,14 @@ def test_regression_given_teacher_with_zero_weight_is_refused(tmp_path):
         _regression_trainer(tmp_path, teacher_model=tiny_bert(num_labels=1))
 
 
+def _training_mode_without_dropout(model):
+    """The loss path is chosen by `model.training`; dropout off for a deterministic comparison of two losses."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+
+
 def test_training_loss_includes_the_teacher_term(tmp_path):
     from conftest import pad_collate, token_dataset
 
@@ -219,10 +227,7 @@ def test_training_loss_includes_the_teacher_term(tmp_path):
     trainer.train()
     model = trainer.model
     batch = pad_collate([token_dataset(8, seed=5)[i] for i in range(8)])
-    model.train()  # the loss path is chosen by model.training; dropout off for a deterministic comparison
-    for m in model.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
+    _training_mode_without_dropout(model)
     with torch.no_grad():
         with_teacher = trainer.compute_loss(model, dict(batch)).item()
         teacher = trainer.selfreg.teacher
@@ -240,10 +245,7 @@ def test_distillation_stops_at_the_target_when_asked(tmp_path):
     trainer.train()
     model = trainer.model
     batch = pad_collate([token_dataset(8, seed=5)[i] for i in range(8)])
-    model.train()
-    for m in model.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
+    _training_mode_without_dropout(model)
     schedule = trainer.pruner.schedule
     assert trainer.selfreg.has_teacher and schedule.at_target(trainer.state.global_step)
     with torch.no_grad():

@@ -39,6 +39,12 @@ def _selector(group):
     return lambda flat, k: sharded_prune_lowest(flat, k, reduce, rank, world)
 
 
+def live_only(scores: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The scores with every pruned position (mask False) at -inf, so that it ranks below every live weight: with
+    persistent masks a pruned weight never comes back."""
+    return {n: s.float().masked_fill(~masks[n], float("-inf")) for n, s in scores.items()}
+
+
 def global_masks(scores: dict[str, torch.Tensor], sparsity: float, group=None) -> tuple[dict[str, torch.Tensor], float]:
     """Keep-masks (True = kept) pruning the `round(sparsity * N)` lowest scores over all matrices together."""
     names = list(scores)

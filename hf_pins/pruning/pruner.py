@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .masks import global_masks, per_matrix_masks
+from .masks import global_masks, live_only, per_matrix_masks
 from .schedule import CubicSchedule
 from .sharding import all_reduce_sum, global_count, local, shard_group, shard_position
 from .scorers import SCORERS, Scorer
@@ -136,8 +136,7 @@ class Pruner:
             if not torch.isfinite(s).all():
                 raise FloatingPointError(f"non-finite importance scores in {n} at step {len(self.history)} of the mask updates")
         if self.mask_mode == "persistent":
-            # A pruned weight never comes back: it ranks below every live weight.
-            scores = {n: s.float().masked_fill(~self.masks[n], float("-inf")) for n, s in scores.items()}
+            scores = live_only(scores, self.masks)
         select = global_masks if self.threshold_mode == "global" else per_matrix_masks
         new_masks, self.last_threshold = select(scores, sparsity, self.group)
         if self.hidden is not None:
