@@ -149,3 +149,21 @@ def test_every_method_trains_from_the_command_line(tmp_path, tiny_recipe, capsys
         assert sum(p.numel() for p in model.parameters()) == structure["parameters"]["after"]
     else:
         assert abs(report["overall"] - 0.8) <= 0.005
+
+
+def test_run_training_hands_callbacks_to_the_trainer(tmp_path, tiny_recipe):
+    from transformers import TrainerCallback
+
+    from hf_pins.recipe import load_recipe
+    from hf_pins.training import run_training
+
+    class RecordsSteps(TrainerCallback):
+        def __init__(self):
+            self.steps: list[int] = []
+
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            self.steps.append(state.global_step)
+
+    callback = RecordsSteps()
+    result = run_training(load_recipe(tiny_recipe), output_dir=str(tmp_path / "run"), callbacks=[callback])
+    assert callback.steps == list(range(result.report["total_steps"]))
