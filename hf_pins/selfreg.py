@@ -39,8 +39,10 @@ def self_regularized_loss(
     weighting: str = "entropy",
     alpha: float = 0.5,
     temperature: float = 2.0,
-) -> torch.Tensor:
-    """Mean over the batch of the per-example mix of distillation towards the teacher and the task loss."""
+    return_weight: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Mean over the batch of the per-example mix of distillation towards the teacher and the task loss; with
+    `return_weight`, also the batch's mean teacher weight `w` (how much of the loss the teacher had)."""
     student_logits = student_logits.float()
     teacher_logits = teacher_logits.float()
     if is_regression:
@@ -60,7 +62,8 @@ def self_regularized_loss(
                 weight = 1.0 - entropy / math.log(student_logits.shape[-1])
         else:
             weight = torch.full_like(task, alpha)
-    return (weight * kd + (1.0 - weight) * task).mean()
+    loss = (weight * kd + (1.0 - weight) * task).mean()
+    return (loss, weight.mean().detach()) if return_weight else loss
 
 
 def constant_prediction_score(compute_metrics, labels, num_labels: int, *, is_regression: bool, key: str,

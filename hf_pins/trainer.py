@@ -124,6 +124,7 @@ class PINSTrainer(Trainer):
             if args.self_regularization_skip_trivial_teacher:
                 self._dev_label_column()  # refused now rather than when training starts
         self.evaluations: list[dict] = []
+        self._teacher_weight_sum, self._teacher_weight_batches = 0.0, 0  # see _mean_teacher_weight
         self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights", "masks"}
         self._pruning_active = False
         self.grda_outcome: dict | None = None  # gRDA: the sparsity it reached, and whether a final cut followed
@@ -226,7 +227,7 @@ class PINSTrainer(Trainer):
         outputs = model(**model_inputs)
         teacher_logits = self.selfreg.teacher_logits(model_inputs)
         args = self.args
-        loss = self_regularized_loss(
+        loss, weight = self_regularized_loss(
             outputs.logits,
             labels,
             teacher_logits,
@@ -234,8 +235,20 @@ class PINSTrainer(Trainer):
             weighting=args.self_regularization_weighting,
             alpha=args.self_regularization_regression_alpha if self.is_regression else args.self_regularization_alpha,
             temperature=args.self_regularization_temperature,
+            return_weight=True,
         )
+        self._teacher_weight_sum = self._teacher_weight_sum + weight  # a tensor: no device sync per step
+        self._teacher_weight_batches += 1
         return (loss, outputs) if return_outputs else loss
+
+    def _mean_teacher_weight(self) -> float | None:
+        """The mean teacher weight `w` over the training batches since the last call (None: none distilled), so
+        each dev evaluation records how much of the loss the teacher had since the one before."""
+        if not self._teacher_weight_batches:
+            return None
+        mean = float(self._teacher_weight_sum) / self._teacher_weight_batches
+        self._teacher_weight_sum, self._teacher_weight_batches = 0.0, 0
+        return round(mean, 4)
 
     def _distillation_done(self) -> bool:
         """With `self_regularization_at_target: false`, the final phase (at the target) trains on the task loss alone."""
@@ -260,7 +273,8 @@ class PINSTrainer(Trainer):
         sparsity = self.pruner.sparsity()
         at_target = self.pruner.schedule is not None and step > 0 and self.pruner.schedule.at_target(step - 1)
         at_target = at_target or (self.pruner.schedule is None and self.pruner.scorer.structure_fixed)
-        self.evaluations.append({"step": step, "sparsity": sparsity, "dev_metric": value, "at_target": at_target})
+        self.evaluations.append({"step": step, "sparsity": sparsity, "dev_metric": value, "at_target": at_target,
+                                 "teacher_weight": self._mean_teacher_weight()})
         logs = {}
         if self.selfreg is not None and self.selfreg.maybe_refresh(self.model, value, step, sparsity):
             logs["teacher_refresh"] = 1.0
@@ -331,7 +345,9 @@ class PINSTrainer(Trainer):
     def pruning_state_dict(self) -> dict:
         state = self.pruner.state_dict()
         tensors = {f"pruner.{k}": v for k, v in state["tensors"].items()}
-        meta: dict[str, Any] = {"pruner": state["meta"], "evaluations": self.evaluations}
+        meta: dict[str, Any] = {"pruner": state["meta"], "evaluations": self.evaluations,
+                                "teacher_weight_since_evaluation": [float(self._teacher_weight_sum),
+                                                                    self._teacher_weight_batches]}
         if self.selfreg is not None:
             sr = self.selfreg.state_dict()
             tensors.update({f"selfreg.{k}": v for k, v in sr["tensors"].items()})
@@ -352,6 +368,7 @@ class PINSTrainer(Trainer):
         if self.selfreg is not None and "selfreg" in meta:
             self.selfreg.load_state_dict({"tensors": part("selfreg."), "meta": meta["selfreg"]}, self.model)
         self.evaluations = list(meta["evaluations"])
+        self._teacher_weight_sum, self._teacher_weight_batches = meta.get("teacher_weight_since_evaluation", (0.0, 0))
         if "best_at_target" in meta:
             masks = {n: m.to(torch.bool) for n, m in part("best_mask.").items()}
             if not masks:  # a checkpoint written before masks were kept with the best weights: read them off the zeros

@@ -45,6 +45,32 @@ def test_classification_loss_with_entropy_weight_by_hand():
     assert uniform.item() == pytest.approx(math.log(2), rel=1e-6)
 
 
+def test_mean_teacher_weight_by_hand():
+    # p = (0.75, 0.25): H = -(0.75 ln 0.75 + 0.25 ln 0.25) = 0.5623, w = 1 - H / ln 2 = 0.1887; uniform: w = 0
+    students = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    loss, weight = self_regularized_loss(students, torch.tensor([0, 1]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                                         is_regression=False, weighting="entropy", return_weight=True)
+    assert weight.item() == pytest.approx((1 - 0.562335 / math.log(2)) / 2, abs=1e-5)
+    assert loss.item() == pytest.approx(self_regularized_loss(students, torch.tensor([0, 1]),
+                                                              torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                                                              is_regression=False).item())
+
+
+def test_evaluations_record_the_teacher_weight_since_the_previous_one(tmp_path):
+    trainer = make_trainer(tmp_path, self_regularization_weighting="constant", self_regularization_alpha=0.3)
+    trainer.train()
+    weights = [e["teacher_weight"] for e in trainer.evaluations]
+    assert weights[0] is None  # the first teacher is adopted at the first evaluation: nothing distilled before it
+    assert len(weights) > 2 and all(w == pytest.approx(0.3) for w in weights[1:])
+    entropy = make_trainer(tmp_path / "entropy")
+    entropy.train()
+    later = [e["teacher_weight"] for e in entropy.evaluations[1:]]
+    assert all(0.0 <= w <= 1.0 for w in later) and len(set(later)) > 1
+    plain = make_trainer(tmp_path / "plain", self_regularization=False)
+    plain.train()
+    assert [e["teacher_weight"] for e in plain.evaluations] == [None] * len(plain.evaluations)
+
+
 def test_regression_loss_pulls_towards_teacher_prediction():
     # prediction 1, label 2, teacher 1.5: alpha * (1 - 1.5)^2 + (1 - alpha) * (1 - 2)^2
     loss = self_regularized_loss(torch.tensor([[1.0]]), torch.tensor([2.0]), torch.tensor([[1.5]]),

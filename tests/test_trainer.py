@@ -83,7 +83,8 @@ def test_bf16_autocast_keeps_float32_scores_and_reaches_the_target(tmp_path):
 
 
 def test_resume_gives_the_same_final_masks_and_weights(tmp_path):
-    settings = dict(save_strategy="steps", save_steps=8, save_total_limit=None, num_train_epochs=4)
+    # eval_steps 6: the checkpoint at step 16 falls between evaluations, with teacher weights summed since step 12
+    settings = dict(save_strategy="steps", save_steps=8, save_total_limit=None, num_train_epochs=4, eval_steps=6)
     full = make_trainer(tmp_path / "full", **settings)
     full.train()
     assert full.state.max_steps == 32
@@ -101,6 +102,9 @@ def test_resume_gives_the_same_final_masks_and_weights(tmp_path):
     for key, value in full.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
     assert [r["step"] for r in resumed.selfreg.refreshes] == [r["step"] for r in full.selfreg.refreshes]
+    full_weights, resumed_weights = ([e["teacher_weight"] for e in t.evaluations] for t in (full, resumed))
+    assert full_weights[0] is None and resumed_weights[0] is None  # nothing distilled before the first teacher
+    assert resumed_weights[1:] == pytest.approx(full_weights[1:], rel=1e-5)
 
 
 def test_regrow_mode_still_ends_at_the_target(tmp_path):
