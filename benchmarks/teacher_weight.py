@@ -18,16 +18,16 @@ from pathlib import Path
 
 def phase_weights(report: dict) -> dict:
     """Mean teacher weight over the ramp and at the target, the last one, and where the last teacher was adopted."""
-    ramp, final = [], []
+    ramp, final, weights = [], [], []
     for evaluation in report.get("evaluations") or []:
         weight = evaluation.get("teacher_weight")
         if weight is None:
             continue
+        weights.append(weight)
         if evaluation["at_target"]:
             final.append(weight)
         elif evaluation["sparsity"] > 0:
             ramp.append(weight)
-    weights = [e["teacher_weight"] for e in report.get("evaluations") or [] if e.get("teacher_weight") is not None]
     refreshes = report.get("teacher_refreshes") or []
     return {
         "ramp": statistics.mean(ramp) if ramp else None,
