@@ -47,13 +47,11 @@ def test_classification_loss_with_entropy_weight_by_hand():
 
 def test_mean_teacher_weight_by_hand():
     # p = (0.75, 0.25): H = -(0.75 ln 0.75 + 0.25 ln 0.25) = 0.5623, w = 1 - H / ln 2 = 0.1887; uniform: w = 0
-    students = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
-    loss, weight = self_regularized_loss(students, torch.tensor([0, 1]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
-                                         is_regression=False, weighting="entropy", return_weight=True)
+    batch = (torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]]), torch.tensor([0, 1]),
+             torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    loss, weight = self_regularized_loss(*batch, is_regression=False, weighting="entropy", return_weight=True)
     assert weight.item() == pytest.approx((1 - 0.562335 / math.log(2)) / 2, abs=1e-5)
-    assert loss.item() == pytest.approx(self_regularized_loss(students, torch.tensor([0, 1]),
-                                                              torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
-                                                              is_regression=False).item())
+    assert loss.item() == pytest.approx(self_regularized_loss(*batch, is_regression=False).item())
 
 
 def test_evaluations_record_the_teacher_weight_since_the_previous_one(tmp_path):
