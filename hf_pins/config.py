@@ -54,8 +54,10 @@ class PINSConfig(TrainingArguments):
             updates (the PINS/PLATON code); `"behind_mask"`: movement pruning's masking, a pruned weight's value is kept
             behind the mask and comes back if its score does (what Sanh et al. do; meant for movement and soft movement).
         self_regularization (`bool`, defaults to `True`): distil from the best dev checkpoint of this run.
-        self_regularization_weighting (`str`, defaults to `"entropy"`): per-example weight `1 - H(p)/log C`, or
-            `"constant"` (`self_regularization_alpha`).
+        self_regularization_weighting (`str`, defaults to `"entropy"`): per-example weight `1 - H(p)/log C` (the
+            reference code), `"entropy_if_correct"` (that weight where the student predicts the label, 0 where it does
+            not, so a confidently wrong example keeps its label loss; an extension), or `"constant"`
+            (`self_regularization_alpha`).
         self_regularization_alpha (`float`, defaults to `0.5`): constant weight of the teacher term (classification).
         self_regularization_regression_alpha (`float`, defaults to `0.0`): weight of the squared error to the teacher's
             prediction on regression tasks (one output; the paper's code broke there). `0` turns self-regularization off
@@ -132,7 +134,8 @@ class PINSConfig(TrainingArguments):
     importance_form: str = field(default="absolute", metadata={"help": "'absolute' (code, default) or 'signed' (paper)."})
     mask_mode: str = field(default="persistent", metadata={"help": "'persistent', 'regrow' or 'behind_mask'."})
     self_regularization: bool = field(default=True, metadata={"help": "Distil from the best dev checkpoint so far."})
-    self_regularization_weighting: str = field(default="entropy", metadata={"help": "'entropy' or 'constant'."})
+    self_regularization_weighting: str = field(
+        default="entropy", metadata={"help": "'entropy' (code, default), 'entropy_if_correct' or 'constant'."})
     self_regularization_alpha: float = field(default=0.5, metadata={"help": "Constant teacher weight in [0, 1]."})
     self_regularization_regression_alpha: float = field(
         default=0.0, metadata={"help": "Teacher weight in [0, 1] for regression (one output); 0: no teacher there."}

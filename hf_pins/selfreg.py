@@ -11,7 +11,10 @@ comes before the model has learnt much.
 Loss per example: `w * KD + (1 - w) * task_loss`.
 * classification: KD is the soft-target cross-entropy at temperature T, times T**2; `w = 1 - H(p_student) / log(C)`
   per example (`weighting="entropy"`, the reference code: a confident student leans more on the teacher), or a constant
-  `alpha` (`weighting="constant"`).
+  `alpha` (`weighting="constant"`). An extension, `weighting="entropy_if_correct"`: the entropy weight where the
+  student predicts the label and 0 where it does not. The code's weight is near 1 on an example the student gets
+  confidently wrong, which switches off the label's loss exactly where it is largest and hands the example to a
+  teacher that is a recent copy of the same student; the guard keeps the label there.
 * regression (STS-B, one output): KD is the squared error to the teacher's prediction (our form: the paper's code
   broke there); the entropy weight does not exist there, so a constant `alpha` is used. The trainer's default weight
   for regression is 0, no teacher at all: at 0.5 this form cost PINS 0.8 to 1.3 points on STS-B (BENCHMARKS.md).
@@ -27,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTINGS = ("entropy", "constant")
+WEIGHTINGS = ("entropy", "entropy_if_correct", "constant")
 
 
 def self_regularized_loss(
@@ -55,11 +58,13 @@ def self_regularized_loss(
         soft_teacher = F.softmax(teacher_logits / temperature, dim=-1)
         log_student = F.log_softmax(student_logits / temperature, dim=-1)
         kd = -(soft_teacher * log_student).sum(-1) * temperature**2
-        if weighting == "entropy":
+        if weighting in ("entropy", "entropy_if_correct"):
             with torch.no_grad():
                 p = F.softmax(student_logits, dim=-1)
                 entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
                 weight = 1.0 - entropy / math.log(student_logits.shape[-1])
+                if weighting == "entropy_if_correct":
+                    weight = weight * (student_logits.argmax(-1) == labels.view(-1))
         else:
             weight = torch.full_like(task, alpha)
     loss = (weight * kd + (1.0 - weight) * task).mean()

@@ -45,6 +45,29 @@ def test_classification_loss_with_entropy_weight_by_hand():
     assert uniform.item() == pytest.approx(math.log(2), rel=1e-6)
 
 
+def test_entropy_if_correct_keeps_the_label_where_the_student_is_wrong():
+    # Example 0: the student predicts its label 0 with p = (0.75, 0.25), so it keeps the entropy weight 0.1887.
+    # Example 1: the student is confidently wrong (p = (0.982, 0.018), label 1): the code's weight would be 0.87,
+    # the guard makes it 0 and the example's loss is its cross-entropy alone.
+    T = 2.0
+    student = torch.tensor([[math.log(3.0), 0.0], [4.0, 0.0]])
+    labels, teacher = torch.tensor([0, 1]), torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    per_example = []
+    for row, (s, label, t) in enumerate(zip(student.tolist(), labels.tolist(), teacher.tolist())):
+        p = _softmax(s)
+        weight = (1 - (-sum(q * math.log(q) for q in p)) / math.log(2)) if row == 0 else 0.0
+        soft_teacher = _softmax([x / T for x in t])
+        log_student = [math.log(q) for q in _softmax([x / T for x in s])]
+        kd = -sum(a * b for a, b in zip(soft_teacher, log_student)) * T**2
+        per_example.append((weight * kd + (1 - weight) * -math.log(p[label]), weight))
+    loss, weight = self_regularized_loss(student, labels, teacher, is_regression=False,
+                                         weighting="entropy_if_correct", temperature=T, return_weight=True)
+    assert loss.item() == pytest.approx(sum(l for l, _ in per_example) / 2, rel=1e-6)
+    assert weight.item() == pytest.approx(0.188721 / 2, abs=1e-5)
+    code_weight = self_regularized_loss(student, labels, teacher, is_regression=False, return_weight=True)[1]
+    assert code_weight.item() > 0.5  # the reference code's weighting hands example 1 to the teacher
+
+
 def test_mean_teacher_weight_by_hand():
     # p = (0.75, 0.25): H = -(0.75 ln 0.75 + 0.25 ln 0.25) = 0.5623, w = 1 - H / ln 2 = 0.1887; uniform: w = 0
     batch = (torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]]), torch.tensor([0, 1]),
