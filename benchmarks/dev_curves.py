@@ -43,9 +43,13 @@ def compare(first: dict, run: dict) -> dict[str, dict]:
 
 
 def label(report: dict, path: Path) -> str:
-    """Dense fine-tuning runs as magnitude pruning to sparsity 0; it is named dense here, as in the grid."""
-    sparsity = report.get("target_sparsity", "?")
-    method = "dense" if sparsity == 0 else report.get("method", "?")
+    """Named as in the grid: dense fine-tuning runs as magnitude pruning to sparsity 0, and PINS without a teacher
+    (`self_regularization` false in the report: what ran) is pins_no_selfreg."""
+    sparsity, method = report.get("target_sparsity", "?"), report.get("method", "?")
+    if sparsity == 0:
+        method = "dense"
+    elif method == "pins" and report.get("self_regularization") is False:
+        method = "pins_no_selfreg"
     return f"{report.get('task', '?')} {method} {sparsity} ({path.name})"
 
 

@@ -41,8 +41,11 @@ def test_table_row(tmp_path, capsys):
         "| sst2 pins 0.8 (run.json) | +0.00 (0 / 1 / 0) | +0.00 (1 / 0 / 1) | -1.00 (1 / 0 / 0) |"
 
 
-def test_dense_runs_are_named_dense(tmp_path):
+def test_runs_are_named_as_in_the_grid(tmp_path):
     from dev_curves import label
     dense = {"task": "sst2", "method": "magnitude", "target_sparsity": 0.0}
     assert label(dense, tmp_path / "d.json") == "sst2 dense 0.0 (d.json)"
     assert label(FIRST, tmp_path / "p.json") == "sst2 platon 0.8 (p.json)"
+    assert label({**RUN, "self_regularization": True}, tmp_path / "p.json") == "sst2 pins 0.8 (p.json)"
+    no_teacher = {**RUN, "self_regularization": False}
+    assert label(no_teacher, tmp_path / "n.json") == "sst2 pins_no_selfreg 0.8 (n.json)"
