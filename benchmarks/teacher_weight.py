@@ -15,6 +15,8 @@ import json
 import statistics
 from pathlib import Path
 
+from dev_curves import phase_of
+
 
 def phase_weights(report: dict) -> dict:
     """Mean teacher weight over the ramp and at the target, the last one, and where the last teacher was adopted."""
@@ -24,9 +26,10 @@ def phase_weights(report: dict) -> dict:
         if weight is None:
             continue
         weights.append(weight)
-        if evaluation["at_target"]:
+        phase = phase_of(evaluation)
+        if phase == "target":
             final.append(weight)
-        elif evaluation["sparsity"] > 0:
+        elif phase == "ramp":
             ramp.append(weight)
     refreshes = report.get("teacher_refreshes") or []
     return {

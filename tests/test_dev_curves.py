@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from dev_curves import compare, main  # noqa: E402
+from dev_curves import compare, label, main  # noqa: E402
 
 
 def evaluation(step, sparsity, dev, at_target=False):
@@ -42,7 +42,6 @@ def test_table_row(tmp_path, capsys):
 
 
 def test_runs_are_named_as_in_the_grid(tmp_path):
-    from dev_curves import label
     dense = {"task": "sst2", "method": "magnitude", "target_sparsity": 0.0}
     assert label(dense, tmp_path / "d.json") == "sst2 dense 0.0 (d.json)"
     assert label(FIRST, tmp_path / "p.json") == "sst2 platon 0.8 (p.json)"
