@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from glue_cpu import METHODS, TASKS, cell_key  # noqa: E402
 
 BEGIN, END = "<!-- glue-report:begin -->", "<!-- glue-report:end -->"
 PRUNING = [m for m in METHODS if m != "dense"]
+SEEDS_PROJECTED = 500  # the most seeds `seeds_to_decide` looks at
 
 
 def cell_scores(runs: list[dict], task: str, method: str, sparsity: float) -> list[float]:
@@ -174,7 +176,9 @@ def report(data: dict, json_path: Path, images: list[Path], extra: list[str] = (
         if common["partial"]:
             lines += [f"Not every cell has run: \"common\" averages the tasks every method ran "
                       f"({', '.join(common['tasks']) or 'none'}).", ""]
-    lines += ["The goal stated in the project (checked on the averages above):", ""]
+    lines += [f"The goal stated in the project, checked on the averages above (this file's seeds: "
+              f"{', '.join(map(str, seeds))}; with more seeds given, \"The goal judged over seeds\" below decides it):",
+              ""]
     for sparsity, averages in averages_by.items():
         lines += verdicts(averages, sparsity)
         common = commons[sparsity]
@@ -271,17 +275,48 @@ def seed_averages(runs: list[dict], more: list[dict], tasks: list[str]) -> list[
     return lines + [""]
 
 
-def seed_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> list[str]:
-    """PINS against each other method that `more` repeats, seed by seed: on every seed both have on every task, the
-    task average of PINS minus the other's (dense: unpruned), then the mean and standard deviation of those
-    differences. Pairing by seed takes out what a seed does to both (data order, dropout), so the spread of the
-    difference, not of each method, says whether an order is settled."""
+def paired_interval(differences: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Student's t interval for the mean of per-seed paired differences; None below two seeds. The seed is the unit
+    of replication: it gives both methods the same data order and dropout, so the pairs are what varies."""
+    if len(differences) < 2:
+        return None
+    from scipy.stats import t  # the `bench` extra; only the seed tables need it
+
+    mean, sem = statistics.mean(differences), statistics.stdev(differences) / math.sqrt(len(differences))
+    half = float(t.ppf((1 + level) / 2, len(differences) - 1)) * sem
+    return mean - half, mean + half
+
+
+def seeds_to_decide(differences: list[float], bound: float, level: float = 0.95,
+                    most: int = SEEDS_PROJECTED) -> int | None:
+    """A projection, not a result: the fewest seeds whose interval would exclude `bound` if the mean and the standard
+    deviation of these differences stayed as they are. None when they cannot (mean on the bound, or over `most`)."""
+    if len(differences) < 2:
+        return None
+    from scipy.stats import t
+
+    distance, std = abs(statistics.mean(differences) - bound), statistics.stdev(differences)
+    for n in range(2, most + 1):
+        if float(t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n) < distance:
+            return n
+    return None
+
+
+def decision(interval: tuple[float, float] | None, bound: float) -> str:
+    """Which side of `bound` the interval lies on: `above`, `below`, or `undecided` (it holds the bound, or is None)."""
+    if interval is None or interval[0] <= bound <= interval[1]:
+        return "undecided"
+    return "above" if interval[0] > bound else "below"
+
+
+def paired_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> list[dict]:
+    """PINS against each other method that `more` repeats, per sparsity: on every seed both have on every task, the
+    task average of PINS minus the other's (dense: unpruned), with the 95% interval of their mean and the bound it is
+    judged against (the goal's -1 point for dense at 80%, else 0)."""
     everything = runs + more
     sparsities = sorted({r["target_sparsity"] for r in more if r["method"] == "pins"})
     others = [m for m in METHODS if m != "pins" and any(r["method"] == m for r in more)]
-    lines = ["PINS minus each method, seed by seed (task averages on the seeds both have on every task; a positive "
-             "difference: PINS ahead):", "",
-             "| PINS minus | sparsity | seeds | difference per seed | mean | std |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = []
     for sparsity in sparsities:
         pins = seed_scores(everything, "pins", sparsity, tasks)
         for method in others:
@@ -289,11 +324,71 @@ def seed_differences(runs: list[dict], more: list[dict], tasks: list[str]) -> li
             shared = shared_seeds(*pins.values(), *other.values())
             differences = [statistics.mean(pins[t][s] for t in tasks) - statistics.mean(other[t][s] for t in tasks)
                            for s in shared]
-            per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(shared, differences)) or "–"
-            mean = f"{statistics.mean(differences):+.2f}" if differences else "–"
-            std = f"{statistics.stdev(differences):.2f}" if len(differences) > 1 else "–"
-            lines.append(f"| {method} | {sparsity:.0%} | {', '.join(map(str, shared)) or '–'} | {per_seed} | {mean} "
-                         f"| {std} |")
+            bound = -1.0 if method == "dense" and abs(sparsity - 0.8) < 1e-9 else 0.0
+            interval = paired_interval(differences)
+            rows.append({"method": method, "sparsity": sparsity, "seeds": shared, "differences": differences,
+                         "interval": interval, "bound": bound, "decision": decision(interval, bound),
+                         "seeds_to_decide": seeds_to_decide(differences, bound)})
+    return rows
+
+
+def shown_interval(row: dict) -> str:
+    return f"[{row['interval'][0]:+.2f}, {row['interval'][1]:+.2f}]" if row["interval"] else "(one seed)"
+
+
+def seed_differences(rows: list[dict]) -> list[str]:
+    """The table of `paired_differences` rows. Pairing by seed takes out what a seed does to both methods, so the
+    interval of the difference, not the spread of each method, says whether an order is settled."""
+    lines = ["PINS minus each method, seed by seed (task averages on the seeds both have on every task; a positive "
+             "difference: PINS ahead). \"95% interval\": Student's t over the seeds for the mean difference; "
+             "\"decided\": whether it lies wholly above or below the bound (0, or the goal's -1 point for dense at "
+             "80%); \"seeds to decide\": for an undecided row, a projection of how many seeds would decide it if the "
+             "mean and spread held:", "",
+             "| PINS minus | sparsity | seeds | difference per seed | mean | std | 95% interval | bound | decided "
+             "| seeds to decide |", "|" + " --- |" * 10]
+    for row in rows:
+        differences = row["differences"]
+        per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(row["seeds"], differences)) or "–"
+        mean = f"{statistics.mean(differences):+.2f}" if differences else "–"
+        std = f"{statistics.stdev(differences):.2f}" if len(differences) > 1 else "–"
+        shown = shown_interval(row) if row["interval"] else "–"
+        if row["decision"] != "undecided" or len(differences) < 2:
+            needed = "–"
+        else:
+            needed = f"over {SEEDS_PROJECTED}" if row["seeds_to_decide"] is None else str(row["seeds_to_decide"])
+        lines.append(f"| {row['method']} | {row['sparsity']:.0%} | {', '.join(map(str, row['seeds'])) or '–'} "
+                     f"| {per_seed} | {mean} | {std} | {shown} | {row['bound']:g} | {row['decision']} | {needed} |")
+    return lines + [""]
+
+
+def seed_verdicts(rows: list[dict]) -> list[str]:
+    """The project's goal judged over seeds from `paired_differences` rows: PINS best of the pruning methods where
+    every other one's interval lies above 0, not met where one lies below; within 1 point of dense at 80% where that
+    interval lies above -1, not met where it lies below. Anything else is undecided, and says which comparison keeps
+    it so."""
+    lines = ["The goal judged over seeds (the intervals above):", ""]
+    for sparsity in sorted({r["sparsity"] for r in rows}):
+        at = {r["method"]: r for r in rows if r["sparsity"] == sparsity}
+        missing = [m for m in PRUNING if m != "pins" and m not in at]
+        if missing:
+            lines.append(f"- {sparsity:.0%}: 'PINS best': no verdict: {', '.join(missing)} have no repeated seeds.")
+        else:
+            behind = [m for m in PRUNING if m != "pins" and at[m]["decision"] == "below"]
+            open_ = [m for m in PRUNING if m != "pins" and at[m]["decision"] == "undecided"]
+            if behind:
+                verdict = "**not met**: " + ", ".join(behind) + " ahead"
+            elif open_:
+                verdict = "undecided: " + ", ".join(f"PINS minus {m} {shown_interval(at[m])}" for m in open_)
+            else:
+                verdict = "met"
+            lines.append(f"- {sparsity:.0%}: 'PINS best': {verdict}.")
+        if abs(sparsity - 0.8) < 1e-9:
+            dense = at.get("dense")
+            if dense is None:
+                lines.append("- 80%: 'within 1 point of dense': no verdict: dense has no repeated seeds.")
+            else:
+                word = {"above": "met", "below": "**not met**", "undecided": "undecided"}[dense["decision"]]
+                lines.append(f"- 80%: 'within 1 point of dense': {word} (PINS minus dense {shown_interval(dense)}).")
     return lines + [""]
 
 
@@ -432,7 +527,8 @@ def main(argv=None) -> int:
         paths = [f.resolve() for f in options.seeds_json + options.revised_json]
         extra += seed_spread(runs, more, *paths)
         tasks = [t for t in TASKS if t in data["settings"]["tasks"]]
-        extra += seed_averages(runs, more, tasks) + seed_differences(runs, more, tasks)
+        differences = paired_differences(runs, more, tasks)
+        extra += seed_averages(runs, more, tasks) + seed_differences(differences) + seed_verdicts(differences)
     if longer:
         everything = (runs + more) if options.seeds_json else data["runs"]
         extra += longer_schedules(data, everything, longer)

@@ -152,12 +152,50 @@ def test_report_differences_pins_to_each_method_seed_by_seed():
             row("cola", "platon", 16.0, 42), row("rte", "dense", 60.0, 42, 0.0), row("cola", "dense", 30.0, 42, 0.0)]
     more = [row("rte", "pins", 54.0, 43), row("cola", "pins", 22.0, 43), row("rte", "platon", 49.0, 43),
             row("cola", "platon", 23.0, 43), row("cola", "platon", 40.0, 44), row("cola", "dense", 31.0, 43, 0.0)]
-    lines = glue_report.seed_differences(grid, more, ["rte", "cola"])
+    lines = glue_report.seed_differences(glue_report.paired_differences(grid, more, ["rte", "cola"]))
     # PLATON: seed 42 (50+20)/2 - (52+16)/2 = 35 - 34 = +1; seed 43 (54+22)/2 - (49+23)/2 = 38 - 36 = +2; seed 44 lacks
-    # RTE and PINS, so it is left out. Mean +1.5, sample std sqrt(0.5) = 0.71.
-    assert "| platon | 80% | 42, 43 | 42: +1.00, 43: +2.00 | +1.50 | 0.71 |" in lines
-    # dense: only seed 42 has both tasks: 35 - 45 = -10; one seed, no std.
-    assert "| dense | 80% | 42 | 42: -10.00 | -10.00 | – |" in lines
+    # RTE and PINS, so it is left out. Mean +1.5, sample std sqrt(0.5) = 0.71, standard error 0.5; Student's t with one
+    # degree of freedom, 12.706 at 97.5%: 1.5 -+ 6.35. Were the mean and std to hold, 3 seeds give
+    # 4.303 * 0.71 / sqrt(3) = 1.76 (not below 1.5), 4 seeds 3.182 * 0.71 / 2 = 1.12: 4 seeds decide it.
+    assert "| platon | 80% | 42, 43 | 42: +1.00, 43: +2.00 | +1.50 | 0.71 | [-4.85, +7.85] | 0 | undecided | 4 |" in lines
+    # dense: only seed 42 has both tasks: 35 - 45 = -10; one seed, no std, no interval; judged against the goal's -1.
+    assert "| dense | 80% | 42 | 42: -10.00 | -10.00 | – | – | -1 | undecided | – |" in lines
+
+
+def test_report_judges_the_goal_over_seeds_by_the_paired_intervals():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import glue_report
+
+    def runs(method, sparsity, scores):
+        return [{"task": "rte", "method": method, "target_sparsity": sparsity, "test_score": v, "seed": 42 + i}
+                for i, v in enumerate(scores)]
+
+    pins = runs("pins", 0.8, [60.0, 62.0, 61.0])
+    # Every other pruning method 5 points behind, give or take 1 (differences 5, 4, 6: mean 5, std 1, interval
+    # 5 -+ 4.303 / sqrt(3) = [2.52, 7.48], above 0); dense 0.5 ahead of PINS, give or take 0.1 (differences -0.5, -0.4,
+    # -0.6: interval [-0.75, -0.25], above the goal's -1).
+    others = [r for m in glue_report.PRUNING if m != "pins" for r in runs(m, 0.8, [55.0, 58.0, 55.0])]
+    dense = runs("dense", 0.0, [60.5, 62.4, 61.6])
+    rows = glue_report.paired_differences([], pins + others + dense, ["rte"])
+    platon = next(r for r in rows if r["method"] == "platon")
+    assert platon["interval"] == pytest.approx((5 - 4.302653 / 3 ** 0.5, 5 + 4.302653 / 3 ** 0.5), abs=1e-5)
+    verdict = "\n".join(glue_report.seed_verdicts(rows))
+    assert "- 80%: 'PINS best': met." in verdict
+    # a decided row projects nothing
+    assert "| [+2.52, +7.48] | 0 | above | – |" in "\n".join(glue_report.seed_differences(rows))
+    assert "- 80%: 'within 1 point of dense': met (PINS minus dense [-0.75, -0.25])." in verdict
+    # PLATON ahead in every seed (differences -1, -1.2, -0.8: interval [-1.50, -0.50]): not met; dense 3 ahead: not met.
+    platon_ahead = [r for r in others if r["method"] != "platon"] + runs("platon", 0.8, [61.0, 63.2, 61.8])
+    dense_far = runs("dense", 0.0, [63.0, 65.1, 63.9])
+    verdict = "\n".join(glue_report.seed_verdicts(glue_report.paired_differences([], pins + platon_ahead + dense_far,
+                                                                                 ["rte"])))
+    assert "- 80%: 'PINS best': **not met**: platon ahead." in verdict
+    assert "'within 1 point of dense': **not met**" in verdict
+    # PLATON level with PINS (differences +0.5, -0.5, 0): undecided, naming the interval that holds 0.
+    platon_level = [r for r in others if r["method"] != "platon"] + runs("platon", 0.8, [59.5, 62.5, 61.0])
+    verdict = "\n".join(glue_report.seed_verdicts(glue_report.paired_differences([], pins + platon_level, ["rte"])))
+    assert "- 80%: 'PINS best': undecided: PINS minus platon [-1.24, +1.24]." in verdict
+    assert "'within 1 point of dense': no verdict: dense has no repeated seeds." in verdict
 
 
 def test_report_revised_runs_replace_the_same_cell_and_seed_in_the_seed_tables():
@@ -176,9 +214,9 @@ def test_report_revised_runs_replace_the_same_cell_and_seed_in_the_seed_tables()
     assert "| stsb | pins | 80% | 42 | 80.00 | 86.00 |" in lines and "| stsb | pins | 80% | 43 | 81.00 | 83.00 |" in lines
     runs, extra = glue_report.revise(grid, revised), glue_report.revise(more, revised) + revised
     assert len(runs) == 3 and len(extra) == 5  # each earlier stsb pins run gone, both revised ones in
-    lines = glue_report.seed_differences(runs, extra, ["rte", "stsb"])
+    lines = glue_report.seed_differences(glue_report.paired_differences(runs, extra, ["rte", "stsb"]))
     # seed 42: (50+86)/2 - (52+84)/2 = 0; seed 43: (54+83)/2 - (49+85)/2 = 1.5; mean 0.75, std 1.06
-    assert "| platon | 80% | 42, 43 | 42: +0.00, 43: +1.50 | +0.75 | 1.06 |" in lines
+    assert any(line.startswith("| platon | 80% | 42, 43 | 42: +0.00, 43: +1.50 | +0.75 | 1.06 |") for line in lines)
 
 
 def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(tmp_path):
