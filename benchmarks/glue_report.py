@@ -464,11 +464,15 @@ def longer_schedules(grid: dict, runs: list[dict], longer: list[tuple[Path, dict
     lines += ["", "Their task averages (per sparsity, the tasks that every method there has; dense: unpruned):", "",
               "| sparsity | tasks | method | longer | grid | PINS minus it, longer | PINS minus it, grid |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
+    paired, paired_tasks = [], []
     for sparsity in sorted({c[2] for c in cells if c[2] > 0}):
         methods = [m for m in METHODS if m != "dense" and any(c[1:] == (m, sparsity) for c in cells)]
         tasks = [t for t in TASKS if all((t, m, sparsity) in cells for m in methods)]
         if not tasks:
             continue
+        at = [r for cell, by_seed in cells.items() if cell[2] in (0.0, sparsity) for r in by_seed.values()]
+        paired += paired_differences([], at, tasks)
+        paired_tasks.append(f"{sparsity:.0%}: {', '.join(tasks)}")
         if all((t, "dense", 0.0) in cells for t in tasks):
             methods = ["dense", *methods]
         average = {m: [statistics.mean(means[(t, m, 0.0 if m == "dense" else sparsity)][i] for t in tasks)
@@ -478,6 +482,9 @@ def longer_schedules(grid: dict, runs: list[dict], longer: list[tuple[Path, dict
             gaps = [f"{pins[i] - average[m][i]:+.2f}" for i in (0, 1)] if pins and m != "pins" else ["–", "–"]
             lines.append(f"| {sparsity:.0%} | {', '.join(tasks)} | {m} | {average[m][0]:.2f} | {average[m][1]:.2f} | "
                          f"{gaps[0]} | {gaps[1]} |")
+    if paired:  # the averages above mix seeds where tasks have different ones; pairs take the seeds every task has
+        lines += ["", f"The longer runs alone, on those tasks ({'; '.join(paired_tasks)}):", ""]
+        lines += seed_differences(paired)[:-1]
     return lines + [""]
 
 

@@ -250,6 +250,10 @@ def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(
     assert "| 80% | rte, cola | dense | 46.00 | 45.50 | -2.50 | -9.50 |" in lines
     assert "| 80% | rte, cola | platon | 40.00 | 36.50 | +3.50 | -0.50 |" in lines
     assert "| 80% | rte, cola | pins | 43.50 | 36.00 | – | – |" in lines
+    # and seed by seed on the longer runs alone: only seed 42 has both tasks; PINS (58+28)/2 = 43, PLATON
+    # (57+24)/2 = 40.5, dense (61+31)/2 = 46
+    assert "| platon | 80% | 42 | 42: +2.50 | +2.50 | – | – | 0 | undecided | – |" in lines
+    assert "| dense | 80% | 42 | 42: -3.00 | -3.00 | – | – | -1 | undecided | – |" in lines
     # a file that changed more than the epochs is refused, before anything is written
     (tmp_path / "grid.json").write_text(json.dumps(grid | {"runs": runs}))
     (tmp_path / "other.json").write_text(json.dumps({"settings": {**grid["settings"], "overrides": [
