@@ -8,7 +8,8 @@ Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a
 method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
 hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
 grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat,
-each of their methods' task average over the seeds every task has, and PINS's difference to each, seed by seed.
+each of their methods' task average over the seeds every task has, and PINS's difference to each, seed by seed, with
+a paired 95% Student's t interval by which the goal is judged over seeds (met, not met, or undecided).
 `--revised-json NEW.json [...]`: runs of the current code for cells that the other files ran with an earlier version
 of a method; in those three seed tables they take the place of the earlier runs of the same cell and seed, which a
 list names with both scores. The per-sparsity tables keep the grid as it was run. `--longer-json LONG.json [...]`:
