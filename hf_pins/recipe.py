@@ -1,52 +1,63 @@
 """Recipes: plain YAML (`yaml.safe_load`), validated completely before any work starts.
 
-Top-level keys:
-  model:    name_or_path (required), revision, tokenizer, trust_remote_code
+A recipe has five sections, each read into the dataclass that owns it, so the keys are the dataclasses' fields:
+  model:    `ModelArguments` (`model: NAME` is short for `model: {name_or_path: NAME}`)
   task:     a GLUE task name
-  data:     glue_dir, dev_fraction, split_seed, max_length, max_train_samples, max_eval_samples
-  pruning:  method, target_sparsity and the other `PINSConfig` pruning fields, `pruning_` prefix dropped
-  training: any `TrainingArguments` field
+  data:     `DataArguments`
+  pruning:  the fields `PINSConfig` adds to `TrainingArguments`, a leading `pruning_` dropped
+  training: any other `TrainingArguments` field
 
-Every problem raises `RecipeError` naming the file, the key path and what is accepted.
+Values are typed as `HfArgumentParser` types the command line (`hf_pins.arguments`); every problem raises
+`RecipeError` naming the file, the key path and what is accepted, before any model or data is loaded.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import enum
-import types
-import typing
-from dataclasses import dataclass, field
+import reprlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .config import PINSConfig, pruning_field_names
+from .arguments import ValueProblem, closest, convert, describe, from_mapping, init_fields
+from .config import ModelArguments, PINSConfig, check_optimizer, pruning_field_names
+from .data.arguments import DataArguments
 from .errors import RecipeError, UserError
+from .methods import SettingsError
 
 SECTIONS = ("model", "task", "data", "pruning", "training")
 
-MODEL_KEYS: dict[str, tuple[Any, Any]] = {  # key: (type, default); `...` marks a required key
-    "name_or_path": (str, ...),
-    "revision": (typing.Optional[str], None),
-    "tokenizer": (typing.Optional[str], None),
-    "trust_remote_code": (bool, False),
-}
-DATA_KEYS: dict[str, tuple[Any, Any]] = {
-    "glue_dir": (typing.Optional[str], None),
-    "dev_fraction": (float, 0.1),
-    "split_seed": (int, 42),
-    "max_length": (int, 128),
-    "max_train_samples": (typing.Optional[int], None),
-    "max_eval_samples": (typing.Optional[int], None),
-}
-DATA_RANGES = {
-    "dev_fraction": (lambda v: 0.0 < v < 1.0, "a number in (0, 1)"),
-    "max_length": (lambda v: 8 <= v <= 4096, "an integer in [8, 4096]"),
-    "max_train_samples": (lambda v: v is None or v >= 1, "null or an integer >= 1"),
-    "max_eval_samples": (lambda v: v is None or v >= 1, "null or an integer >= 1"),
+
+def recipe_key(field_name: str) -> str:
+    """The `pruning:` key of a `PINSConfig` field."""
+    return field_name[len("pruning_"):] if field_name.startswith("pruning_") else field_name
+
+
+PRUNING_FIELDS: dict[str, str] = {recipe_key(n): n for n in pruning_field_names()}  # recipe key -> PINSConfig field
+TRAINING_FIELDS = [n for n in init_fields(PINSConfig) if n not in PRUNING_FIELDS.values()]
+
+# Keys of earlier recipes, with where their meaning went.
+RENAMED_PRUNING: dict[str, str] = {
+    **{f"warmup_{unit}": f"renamed to pruning.dense_warmup_{unit} (training.warmup_{unit} is the learning-rate warm-up)"
+       for unit in ("steps", "epochs", "ratio")},
+    **{old: f"moved to pruning.experimental.{new} (experimental)" for old, new in {
+        "importance_update": "importance_update", "importance_form": "importance_form",
+        "self_regularization_skip_trivial_teacher": "skip_trivial_teacher",
+        "self_regularization_max_sparsity_gap": "max_sparsity_gap",
+        "self_regularization_at_target": "distil_at_target",
+        "self_regularization_regression_alpha": "regression_alpha"}.items()},
+    **{f"{prefix}_{name}": f"moved to pruning.method_args.{name} (with method: {method})"
+       for method, prefix, names in (
+           ("grda", "grda", ("lr", "c", "mu", "momentum", "weight_decay", "calibration_trials", "calibration_growth",
+                             "calibration_epochs", "calibration_tolerance", "final_cut")),
+           ("gfs", "gfs", ("imitation", "ffn_keep", "heads_keep", "budget", "tolerance", "samples", "dev_samples",
+                           "then")),
+           ("movement", "movement", ("lr_weighted", "score_update")),
+           ("soft_movement", "soft_movement", ("l1",)))
+       for name in names},
 }
 # What a recipe gets when it does not say: evaluate on dev regularly (self-regularization and checkpoint choice
 # need it), keep a few checkpoints, log without third-party trackers.
@@ -59,87 +70,14 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "logging_steps": 10,
     "report_to": "none",
 }
-# TrainingArguments fields that only make sense set by the tool, not the recipe.
 TRAINING_FORBIDDEN = {"load_best_model_at_end": "PINSTrainer keeps the best checkpoint at the target sparsity itself"}
 
-
-def _recipe_key(field_name: str) -> str:
-    return field_name[len("pruning_"):] if field_name.startswith("pruning_") else field_name
-
-
-PRUNING_KEYS: dict[str, str] = {_recipe_key(n): n for n in pruning_field_names()}  # recipe key -> PINSConfig field
-_TYPE_HINTS = typing.get_type_hints(PINSConfig)
-_INIT_FIELDS = {f.name: f for f in dataclasses.fields(PINSConfig) if f.init}
-TRAINING_KEYS = sorted(n for n in _INIT_FIELDS if n not in PRUNING_KEYS.values())
+_short = reprlib.Repr()  # values in messages are bounded: a YAML alias bomb must not be rendered in full
+_short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxother = 2, 4, 4, 60, 60
 
 
-def _describe(hint) -> str:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
-        return " or ".join(_describe(a) for a in (enums or args))
-    if origin in (list, typing.List):
-        return "a list"
-    if origin in (dict, typing.Dict):
-        return "a mapping"
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return "one of " + ", ".join(str(m.value) for m in hint)
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}.get(
-        hint, getattr(hint, "__name__", str(hint))
-    )
-
-
-def _matches(value, hint) -> bool:
-    """Whether a YAML value fits a field's type hint (ints count as floats, bools never as numbers)."""
-    if hint is Any:
-        return True
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
-        if enums and isinstance(value, str):  # `Union[IntervalStrategy, str]` means "one of the enum's values"
-            return any(_matches(value, e) for e in enums)
-        return any(_matches(value, a) for a in args)
-    if origin in (list, typing.List):
-        args = typing.get_args(hint)
-        return isinstance(value, list) and (not args or all(_matches(v, args[0]) for v in value))
-    if origin in (dict, typing.Dict):
-        return isinstance(value, dict)
-    if origin is typing.Literal:
-        return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return isinstance(value, str) and value in {str(m.value) for m in hint}
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True  # an exotic hint we cannot check here; TrainingArguments validates it
-
-
-def _coerce(value, hint):
-    """Undo two YAML 1.1 surprises: `3e-5` is read as a string, and `no` (as in `save_strategy: no`) as false."""
-    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
-    if isinstance(value, bool) and enums and bool not in args:
-        word = "yes" if value else "no"
-        if any(word in {str(m.value) for m in e} for e in enums):
-            return word
-    wants_float = float in args
-    if wants_float and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+def short(value: Any) -> str:
+    return _short.repr(value)
 
 
 @dataclass
@@ -158,56 +96,119 @@ class Recipe:
             "model": dict(self.model),
             "task": self.task,
             "data": dict(self.data),
-            "pruning": dict(self.pruning),
+            "pruning": copy.deepcopy(self.pruning),
             "training": dict(self.training),
         }
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
+    @property
+    def model_args(self) -> ModelArguments:
+        return ModelArguments(**self.model)
+
+    @property
+    def data_args(self) -> DataArguments:
+        return DataArguments(**self.data)
+
     def training_args(self, output_dir: str | None = None) -> PINSConfig:
-        """The `PINSConfig` this recipe describes (raises `RecipeError` for values TrainingArguments refuses)."""
-        kwargs = {PRUNING_KEYS[k]: copy.deepcopy(v) for k, v in self.pruning.items()}
+        """The `PINSConfig` this recipe describes (raises `RecipeError` naming the key for a value it refuses)."""
+        kwargs = {PRUNING_FIELDS[k]: copy.deepcopy(v) for k, v in self.pruning.items()}
         kwargs.update(copy.deepcopy(self.training))
         if output_dir is not None:
             kwargs["output_dir"] = output_dir
         try:
             return PINSConfig(**kwargs)
-        except (ValueError, TypeError) as exc:
-            message = str(exc).strip().splitlines()[0]
-            for key, name in PRUNING_KEYS.items():
-                if message.startswith(f"{name}:"):
-                    raise RecipeError(f"{self.source}: pruning.{key}:{message[len(name) + 1:]}") from None
-            field_name = message.split(":", 1)[0]
-            if field_name in TRAINING_KEYS:
-                raise RecipeError(f"{self.source}: training.{message}") from None
-            raise RecipeError(f"{self.source}: training: {message}") from None
+        except SettingsError as exc:
+            raise RecipeError(f"{self.source}: {config_key_path(exc.key)}: {_message(exc)}") from None
+        except (ValueError, TypeError) as exc:  # TrainingArguments' own checks name no field we could map
+            raise RecipeError(f"{self.source}: training: {_first_line(exc)}") from None
 
 
-def _section(raw: dict, name: str, source: str) -> dict:
-    value = raw.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise RecipeError(f"{source}: {name}: expected a mapping of keys, got {type(value).__name__}")
-    return value
+def config_key_path(field_path: str) -> str:
+    """`method_args.c` -> `pruning.method_args.c`; `learning_rate` -> `training.learning_rate`."""
+    head, _, rest = field_path.partition(".")
+    if head in PRUNING_FIELDS.values():
+        return f"pruning.{recipe_key(head)}" + (f".{rest}" if rest else "")
+    return f"training.{field_path}"
 
 
-def _check_keys(section: str, given: dict, spec: dict[str, tuple[Any, Any]], source: str) -> dict:
+def _message(exc: SettingsError) -> str:
+    return str(exc)[len(exc.key) + 2:]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _section_dataclass(cls: type, values: Any, where: str, source: str) -> dict:
+    """A `model:` or `data:` section through its dataclass; returns the resolved section (defaults filled in)."""
+    try:
+        kwargs = from_mapping(cls, values, where)
+    except RecipeError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in kwargs]
+    if missing:
+        raise RecipeError(f"{source}: {where}.{missing[0]}: required")
+    try:
+        return dataclasses.asdict(cls(**kwargs))
+    except SettingsError as exc:
+        raise RecipeError(f"{source}: {where}.{exc.key}: {_message(exc)}") from None
+
+
+def _pruning_section(values: Any, source: str) -> dict:
+    values = _mapping_or_empty(values, "pruning", source)
     out = {}
-    for key in given:
-        if key not in spec:
-            raise RecipeError(f"{source}: {section}.{key}: unknown key; accepted: {', '.join(spec)}")
-    for key, (hint, default) in spec.items():
-        if key not in given:
-            if default is ...:
-                raise RecipeError(f"{source}: {section}.{key}: required ({_describe(hint)})")
-            out[key] = default
-            continue
-        value = _coerce(given[key], hint)
-        if not _matches(value, hint):
-            raise RecipeError(f"{source}: {section}.{key}: expected {_describe(hint)}, got {value!r}")
-        out[key] = float(value) if hint is float else value
+    for key, value in values.items():
+        if key in RENAMED_PRUNING:
+            raise RecipeError(f"{source}: pruning.{key}: {RENAMED_PRUNING[key]}")
+        if key not in PRUNING_FIELDS:
+            hint = (f"; {key} is a training key: training.{key}" if key in TRAINING_FIELDS
+                    else closest(str(key), PRUNING_FIELDS))
+            raise RecipeError(f"{source}: pruning.{key}: unknown key{hint}")
+        out[key] = _convert(PRUNING_FIELDS[key], value, f"pruning.{key}", source)
+    return out
+
+
+def _training_section(values: Any, source: str) -> dict:
+    values = _mapping_or_empty(values, "training", source)
+    out = {}
+    for key, value in values.items():
+        if key in TRAINING_FORBIDDEN:
+            raise RecipeError(f"{source}: training.{key}: not supported; {TRAINING_FORBIDDEN[key]}")
+        if key not in TRAINING_FIELDS:
+            if key in PRUNING_FIELDS.values() or key in PRUNING_FIELDS:
+                hint = f"; pruning fields go under pruning: as pruning.{recipe_key(key)}"
+            else:
+                hint = closest(str(key), TRAINING_FIELDS)
+            raise RecipeError(f"{source}: training.{key}: unknown key (any TrainingArguments field){hint}")
+        out[key] = _convert(key, value, f"training.{key}", source)
+    return out
+
+
+def _convert(field_name: str, value: Any, where: str, source: str) -> Any:
+    try:
+        return convert(PINSConfig, field_name, value)
+    except ValueProblem:
+        raise RecipeError(f"{source}: {where}: expected {describe(PINSConfig, field_name)}, got {short(value)}") from None
+
+
+def _mapping_or_empty(values: Any, name: str, source: str) -> dict:
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RecipeError(f"{source}: {name}: expected a mapping of keys, got {type(values).__name__}")
+    return values
+
+
+def _pruning_defaults() -> dict[str, Any]:
+    out = {}
+    for key, name in PRUNING_FIELDS.items():
+        f = next(f for f in dataclasses.fields(PINSConfig) if f.name == name)
+        out[key] = f.default_factory() if f.default is dataclasses.MISSING else f.default
     return out
 
 
@@ -219,36 +220,20 @@ def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
         raise RecipeError(f"{source}: expected a mapping with keys {', '.join(SECTIONS)}, got {type(raw).__name__}")
     for key in raw:
         if key not in SECTIONS:
-            raise RecipeError(f"{source}: {key}: unknown top-level key; accepted: {', '.join(SECTIONS)}")
+            raise RecipeError(f"{source}: {key}: unknown top-level key; accepted: {', '.join(SECTIONS)}"
+                              f"{closest(str(key), SECTIONS)}")
     if "model" not in raw:
-        raise RecipeError(f"{source}: model: required (a mapping with name_or_path)")
-    model = _check_keys("model", _section(raw, "model", source), MODEL_KEYS, source)
-    if not model["name_or_path"].strip():
-        raise RecipeError(f"{source}: model.name_or_path: expected a model id or path, got an empty string")
+        raise RecipeError(f"{source}: model: required (a model id or path, or a mapping with name_or_path)")
+    model_values = {"name_or_path": raw["model"]} if isinstance(raw["model"], str) else raw["model"]
+    model = _section_dataclass(ModelArguments, model_values, "model", source)
 
     task = raw.get("task")
     if not isinstance(task, str) or task not in GLUE_TASKS:
-        raise RecipeError(f"{source}: task: expected one of {', '.join(GLUE_TASKS)}, got {task!r}")
+        raise RecipeError(f"{source}: task: expected one of {', '.join(GLUE_TASKS)}, got {short(task)}")
+    data = _section_dataclass(DataArguments, raw.get("data"), "data", source)
 
-    data = _check_keys("data", _section(raw, "data", source), DATA_KEYS, source)
-    for key, (ok, accepted) in DATA_RANGES.items():
-        if not ok(data[key]):
-            raise RecipeError(f"{source}: data.{key}: expected {accepted}, got {data[key]!r}")
-
-    pruning_spec = {k: (_TYPE_HINTS[n], _INIT_FIELDS[n].default if _INIT_FIELDS[n].default is not dataclasses.MISSING
-                        else _INIT_FIELDS[n].default_factory()) for k, n in PRUNING_KEYS.items()}
-    pruning = _check_keys("pruning", _section(raw, "pruning", source), pruning_spec, source)
-
-    given_training = _section(raw, "training", source)
-    given_training = {k: _coerce(v, _TYPE_HINTS.get(k)) for k, v in given_training.items()}
-    for key, value in given_training.items():
-        if key in TRAINING_FORBIDDEN:
-            raise RecipeError(f"{source}: training.{key}: not supported; {TRAINING_FORBIDDEN[key]}")
-        if key not in _INIT_FIELDS or key in PRUNING_KEYS.values():
-            hint = f" (pruning fields go under pruning: as pruning.{_recipe_key(key)})" if key in PRUNING_KEYS.values() else ""
-            raise RecipeError(f"{source}: training.{key}: unknown key; accepted: any TrainingArguments field{hint}")
-        if not _matches(value, _TYPE_HINTS[key]):
-            raise RecipeError(f"{source}: training.{key}: expected {_describe(_TYPE_HINTS[key])}, got {value!r}")
+    pruning = {**_pruning_defaults(), **_pruning_section(raw.get("pruning"), source)}
+    given_training = _training_section(raw.get("training"), source)
     training = dict(TRAINING_DEFAULTS)
     if "metric_for_best_model" not in given_training:
         from .metrics.glue import main_metric
@@ -258,26 +243,40 @@ def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
     training.update(given_training)
 
     recipe = Recipe(model=model, task=task, data=data, pruning=pruning, training=training, source=source)
-    recipe.training_args()  # TrainingArguments' own checks, before any work starts
+    args = recipe.training_args()  # TrainingArguments' and PINSConfig's own checks, before any work starts
+    try:
+        check_optimizer(args)
+    except SettingsError as exc:
+        raise RecipeError(f"{source}: {config_key_path(exc.key)}: {_message(exc)}") from None
+    recipe.pruning["method_args"] = dict(args.method_args)
+    recipe.pruning["experimental"] = dict(args.experimental)
     return recipe
 
 
-def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> dict:
+def apply_overrides(raw: Any, overrides: list[str], source: str = "--set") -> dict:
     """Apply `key.path=value` overrides (values parsed as YAML) to a parsed recipe, returning a new dict."""
-    raw = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"expected a recipe mapping with keys {', '.join(SECTIONS)}, got {type(raw).__name__}; "
+                          f"{source} can only change keys of a mapping")
+    raw = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
-            raise RecipeError(f"{source} {item!r}: expected key.path=value, e.g. pruning.target_sparsity=0.9")
+            raise RecipeError(f"{source} {short(item)}: expected key.path=value, e.g. pruning.target_sparsity=0.9")
         path, text = item.split("=", 1)
         keys = path.strip().split(".")
         if not all(keys) or keys[0] not in SECTIONS:
-            raise RecipeError(f"{source} {path!r}: the key path must start with one of {', '.join(SECTIONS)}")
+            raise RecipeError(f"{source} {short(path)}: the key path must start with one of {', '.join(SECTIONS)}"
+                              f"{closest(keys[0], SECTIONS)}")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
         node = raw
         for key in keys[:-1]:
+            if key == "model" and isinstance(node.get(key), str):  # `model: NAME` shorthand, then model.x=...
+                node[key] = {"name_or_path": node[key]}
             if not isinstance(node.get(key), dict):
                 node[key] = {}
             node = node[key]
@@ -289,13 +288,18 @@ def read_recipe_file(path: str | Path) -> Any:
     """Parse a YAML file with `safe_load` only: tags that would construct Python objects are refused."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RecipeError(f"{path}: no such recipe file") from None
     except IsADirectoryError:
         raise RecipeError(f"{path}: is a directory, not a recipe file (a model directory needs a recipe.yaml)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise RecipeError(f"{path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -320,7 +324,10 @@ def load_recipe(source: str | Path, overrides: list[str] | None = None) -> Recip
     path = _resolve_source(source)
     raw = read_recipe_file(path)
     if overrides:
-        raw = apply_overrides(raw, overrides)
+        try:
+            raw = apply_overrides(raw, overrides)
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc}") from None
     try:
         return validate_recipe(raw, source=str(source))
     except RecipeError:

@@ -11,13 +11,12 @@ comes before the model has learnt much.
 Loss per example: `w * KD + (1 - w) * task_loss`.
 * classification: KD is the soft-target cross-entropy at temperature T, times T**2; `w = 1 - H(p_student) / log(C)`
   per example (`weighting="entropy"`, the reference code: a confident student leans more on the teacher), or a constant
-  `alpha` (`weighting="constant"`). An extension, `weighting="entropy_if_correct"`: the entropy weight where the
-  student predicts the label and 0 where it does not. The code's weight is near 1 on an example the student gets
-  confidently wrong, which switches off the label's loss exactly where it is largest and hands the example to a
-  teacher that is a recent copy of the same student; the guard keeps the label there.
+  `alpha` (`weighting="constant"`). An experimental variant, `weighting="entropy_if_correct"` (the recipe's
+  `pruning.experimental.entropy_if_correct`): the entropy weight where the student predicts the label and 0 where it
+  does not, so that a confidently wrong example keeps its label loss.
 * regression (STS-B, one output): KD is the squared error to the teacher's prediction (our form: the paper's code
-  broke there); the entropy weight does not exist there, so a constant `alpha` is used. The trainer's default weight
-  for regression is 0, no teacher at all: at 0.5 this form cost PINS 0.8 to 1.3 points on STS-B (BENCHMARKS.md).
+  broke there); the entropy weight does not exist there, so a constant `alpha` is used. By default regression tasks
+  train without a teacher (`pruning.experimental.regression_alpha` is 0; docs/research.md has why).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTINGS = ("entropy", "entropy_if_correct", "constant")
+WEIGHTINGS = ("entropy", "constant")  # what a config may choose; the loss also takes the experimental variant
 
 
 def self_regularized_loss(

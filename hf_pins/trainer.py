@@ -1,7 +1,7 @@
 """`PINSTrainer`: a `transformers.Trainer` that fine-tunes and prunes in the same run.
 
-It overrides only what it must (`compute_loss`, `evaluate`, `_save_checkpoint`, `_load_from_checkpoint`, `log`,
-`train`) and reaches the optimizer step through a callback (`on_pre_optimizer_step` sees the accumulated, clipped,
+It overrides only what it must (`compute_loss`, `evaluate`, `create_optimizer`, `_save_checkpoint`,
+`_load_from_checkpoint`, `log`, `train`) and reaches the optimizer step through a callback (`on_pre_optimizer_step` sees the accumulated, clipped,
 synchronized gradients; `on_optimizer_step` sees the updated parameters before the gradients are cleared).
 """
 
@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback
 from transformers.trainer_utils import has_length
 
-from .config import SHARDED_TRAINING_UNSUPPORTED, PINSConfig, unstructured_method
+from .config import SHARDED_TRAINING_UNSUPPORTED, PINSConfig
+from .methods import get_method
 from .modeling import resolve_model_path
 from .pruning.pruner import Pruner
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
@@ -103,31 +104,35 @@ class PINSTrainer(Trainer):
         self.is_regression = is_regression
         if (teacher_model is not None or args.self_regularization_teacher is not None) and not self.self_regularizing:
             given = "teacher_model" if teacher_model is not None else "self_regularization_teacher"
-            raise ValueError(f"{given}: unused on a regression task while self_regularization_regression_alpha "
-                             "is 0 (the default); set it in (0, 1] to distil from a teacher")
+            raise ValueError(f"{given}: unused on a regression task, which trains without a teacher unless "
+                             "pruning.experimental.regression_alpha is set in (0, 1]")
+        self.experimental = args.experimental_settings
+        recipe_method = get_method(args.pruning_method)
+        settings = args.method_settings
+        training_method = recipe_method.training_method(settings)
         self.pruner = Pruner(
             self.model,
-            method=unstructured_method(args),
+            method=training_method,
             target_sparsity=args.target_sparsity,
             patterns=args.prunable_modules,
             mask_mode=args.mask_mode,
             threshold=args.pruning_threshold,
             args=args,
+            settings=settings if training_method is recipe_method else None,
         )
         greater = True if args.greater_is_better is None else args.greater_is_better
         self.selfreg = None
         if self.self_regularizing:
             dtype = resolve_teacher_dtype(args.self_regularization_teacher_dtype, args.device)
             self.selfreg = SelfRegularizer(greater_is_better=greater, dtype=dtype,
-                                           max_sparsity_gap=args.self_regularization_max_sparsity_gap)
+                                           max_sparsity_gap=self.experimental.max_sparsity_gap)
             self._set_initial_teacher(teacher_model if teacher_model is not None else args.self_regularization_teacher)
-            if args.self_regularization_skip_trivial_teacher:
+            if self.experimental.skip_trivial_teacher:
                 self._dev_label_column()  # refused now rather than when training starts
         self.evaluations: list[dict] = []
         self._teacher_weight_sum, self._teacher_weight_batches = 0.0, 0  # see _mean_teacher_weight
         self.best_at_target: dict[str, Any] | None = None  # {"metric", "step", "weights", "masks"}
         self._pruning_active = False
-        self.grda_outcome: dict | None = None  # gRDA: the sparsity it reached, and whether a final cut followed
         self._staging_dir: str | None = None
         self.stop_signal: int | None = None  # set when SIGINT/SIGTERM asked the run to stop after a checkpoint
         # Our loss is a mean over the batch: let the Trainer divide it by the accumulation steps.
@@ -167,7 +172,7 @@ class PINSTrainer(Trainer):
         dev = self.eval_dataset
         column = next((c for c in ("labels", "label") if c in getattr(dev, "column_names", ())), None)
         if self.compute_metrics is None or column is None:
-            raise ValueError("self_regularization_skip_trivial_teacher: needs compute_metrics and an eval_dataset "
+            raise ValueError("experimental.skip_trivial_teacher: needs compute_metrics and an eval_dataset "
                              "with a 'labels' or 'label' column")
         return column
 
@@ -185,10 +190,10 @@ class PINSTrainer(Trainer):
         args = self.args
         if self.selfreg is not None and self.selfreg.needs_initial_metric:
             self._score_initial_teacher()
-        if (self.selfreg is not None and self.args.self_regularization_skip_trivial_teacher
+        if (self.selfreg is not None and self.experimental.skip_trivial_teacher
                 and not self.selfreg.has_teacher and self.selfreg.best_metric is None):
             self.selfreg.set_floor(self._constant_prediction_score())
-        if not self.pruner.scorer.schedules_masks:  # gRDA, or after greedy forward selection: nothing to schedule
+        if not self.pruner.method.schedules_masks:  # gRDA, or after greedy forward selection: nothing to schedule
             self._pruning_active = True
             return
         try:
@@ -227,13 +232,16 @@ class PINSTrainer(Trainer):
         outputs = model(**model_inputs)
         teacher_logits = self.selfreg.teacher_logits(model_inputs)
         args = self.args
+        weighting = args.self_regularization_weighting
+        if weighting == "entropy" and self.experimental.entropy_if_correct:
+            weighting = "entropy_if_correct"
         loss, weight = self_regularized_loss(
             outputs.logits,
             labels,
             teacher_logits,
             is_regression=self.is_regression,
-            weighting=args.self_regularization_weighting,
-            alpha=args.self_regularization_regression_alpha if self.is_regression else args.self_regularization_alpha,
+            weighting=weighting,
+            alpha=self.experimental.regression_alpha if self.is_regression else args.self_regularization_alpha,
             temperature=args.self_regularization_temperature,
             return_weight=True,
         )
@@ -251,9 +259,9 @@ class PINSTrainer(Trainer):
         return round(mean, 4)
 
     def _distillation_done(self) -> bool:
-        """With `self_regularization_at_target: false`, the final phase (at the target) trains on the task loss alone."""
+        """With `experimental.distil_at_target: false`, the final phase (at the target) trains on the task loss alone."""
         schedule = self.pruner.schedule
-        return (not self.args.self_regularization_at_target and schedule is not None
+        return (not self.experimental.distil_at_target and schedule is not None
                 and schedule.at_target(self.state.global_step))
 
     # -- evaluation: teacher refresh and the best checkpoint at the target --------------------------------------
@@ -272,7 +280,7 @@ class PINSTrainer(Trainer):
             raise TrainingDiverged(f"dev metric {key} is {value} at step {step}")
         sparsity = self.pruner.sparsity()
         at_target = self.pruner.schedule is not None and step > 0 and self.pruner.schedule.at_target(step - 1)
-        at_target = at_target or (self.pruner.schedule is None and self.pruner.scorer.structure_fixed)
+        at_target = at_target or (self.pruner.schedule is None and self.pruner.method.structure_fixed)
         self.evaluations.append({"step": step, "sparsity": sparsity, "dev_metric": value, "at_target": at_target,
                                  "teacher_weight": self._mean_teacher_weight()})
         logs = {}
@@ -297,25 +305,14 @@ class PINSTrainer(Trainer):
             device = self.args.device
             self.pruner.set_masks({n: m.to(device) for n, m in self.best_at_target["masks"].items()})
         self.pruner.apply_masks()
-        if self.args.pruning_method == "grda":
-            self._finish_grda()
+        self.pruner.method.finish(self)
         return output
 
     def create_optimizer(self):
-        """gRDA prunes through its optimizer: it gets the prunable matrices, `args.optim` the rest (one object)."""
-        if self.optimizer is None and self.args.pruning_method == "grda":
-            from .optim.grda import grda_for_trainer
-
-            self.optimizer = grda_for_trainer(self)
+        """A method may bring its own optimizer (gRDA prunes through one); otherwise `args.optim`'s."""
+        if self.optimizer is None:
+            self.optimizer = self.pruner.method.create_optimizer(self)
         return super().create_optimizer()
-
-    def _finish_grda(self) -> None:
-        """gRDA's sparsity is an outcome: record it; if short of a target, cut the smallest weights (reported)."""
-        reached, target = self.pruner.sparsity(), self.args.target_sparsity
-        cut = bool(self.args.grda_final_cut and target > 0 and reached < target)
-        if cut:
-            self.pruner.cut_to(target)
-        self.grda_outcome = {"sparsity_reached": reached, "final_cut": cut}
 
     # -- logs -----------------------------------------------------------------------------------------------------
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:

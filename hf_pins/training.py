@@ -17,24 +17,21 @@ from pathlib import Path
 from transformers import DataCollatorWithPadding, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from .card import write_model_card
 from .data.glue import load_glue_splits, tokenize_splits
 from .data.tasks import get_task
 from .errors import RecipeError, RunStopped, UserError
+from .methods import PreparedRun, get_method
 from .metrics.glue import compute_metrics_fn, main_metric
 from .modeling import load_model_and_tokenizer, load_teacher
-from .paths import resolve_package_path
-from .card import write_model_card
-from .plots import write_training_plots
+from .paths import RECIPE_FILE, resolve_package_path
+from .plots import REPORT_FILE, write_training_plots
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
 from .pruning.targets import find_prunable
 from .recipe import Recipe
 from .trainer import PINSTrainer
 
-REPORT_FILE = "pruning_report.json"
-RECIPE_FILE = "recipe.yaml"
 LOG_FILE = "training_log.json"
-GFS_FILE = "gfs_structure.json"  # written before training, so that --resume rebuilds the same smaller model
-GRDA_FILE = "grda_calibration.json"
 
 
 @dataclass
@@ -87,7 +84,8 @@ def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
     try:
         CubicSchedule.from_args(args, total, estimate_steps_per_epoch(args, num_examples))
     except ValueError as exc:
-        raise UserError(f"pruning.warmup_steps / warmup_epochs / final_steps: {exc}") from None
+        raise UserError(f"pruning schedule: {exc}; shorten pruning.dense_warmup_* or pruning.final_*, or train longer "
+                        "(training.num_train_epochs or training.max_steps)") from None
 
 
 def versions() -> dict[str, str]:
@@ -99,40 +97,22 @@ def versions() -> dict[str, str]:
     return {"hf_pins": __version__, "transformers": transformers.__version__, "torch": torch.__version__}
 
 
-def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, structure: dict | None = None,
-                 calibration: dict | None = None) -> dict:
-    """The `pruning_report.json` every method writes: sparsity, metrics and how the run got there.
-
-    After greedy forward selection, sparsity is relative to the original prunable weights (removed units count as
-    pruned) and `structure` says what was kept; for gRDA, `grda` holds the sparsity it reached by itself, the
-    calibration of `c`, and `final_cut` whether a magnitude cut then brought it to the target."""
+def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, prepared: dict | None = None) -> dict:
+    """The `pruning_report.json` every method writes: sparsity, metrics and how the run got there; the method adds
+    its own part (`PruningMethod.report`: what greedy forward selection kept, what gRDA reached)."""
     sparsity = trainer.sparsity_report()
-    prunable = trainer.pruner.num_weights
-    if structure is not None:
-        from .structured.gfs import structured_sparsity
-
-        structure = dict(structure)
-        before = structure.pop("modules_before")
-        sparsity = structured_sparsity({"modules_before": before}, trainer.model, trainer.args.prunable_modules)
-        prunable = sum(before.values())
-    grda = None
-    if trainer.grda_outcome is not None:
-        args = trainer.args
-        grda = {**trainer.grda_outcome, "c": args.grda_c, "mu": args.grda_mu, "lr": args.grda_lr,
-                "momentum": args.grda_momentum, "weight_decay": args.grda_weight_decay, "calibration": calibration}
     strip = lambda m, p: {k[len(p) + 1:]: v for k, v in m.items() if k.startswith(p + "_") and not k.endswith(("runtime", "per_second"))}  # noqa: E731
     schedule = trainer.pruner.schedule
-    return {
+    report = {
         "method": recipe.pruning["method"],
         "task": recipe.task,
         "base_model": recipe.model["name_or_path"],
         "target_sparsity": recipe.pruning["target_sparsity"],
         "overall": sparsity["overall"],
         "modules": sparsity["modules"],
-        "prunable_weights": prunable,
+        "prunable_weights": trainer.pruner.num_weights,
         "main_metric": main_metric(recipe.task),
         "metrics": {"dev": strip(dev, "eval"), **{name: strip(m, name) for name, m in test.items()}},
-        "dense_metrics": None,
         "self_regularization": trainer.self_regularizing,  # what ran: regression tasks only with a teacher weight
         "total_steps": trainer.state.max_steps,
         "schedule": None if schedule is None else {
@@ -144,11 +124,12 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, st
         "evaluations": trainer.evaluations,
         "teacher_refreshes": [] if trainer.selfreg is None else trainer.selfreg.refreshes,
         "teacher_floor": None if trainer.selfreg is None else trainer.selfreg.floor,
-        "structure": structure,
+        "structure": None,
         "versions": versions(),
-        "final_cut": bool(grda and grda["final_cut"]),
-        "grda": grda,
+        "final_cut": False,
     }
+    report.update(get_method(trainer.args.pruning_method).report(trainer, prepared))
+    return report
 
 
 def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = False, overwrite: bool = False,
@@ -163,8 +144,8 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     args = recipe.training_args(output_dir=str(out))
     task = get_task(recipe.task)
     if args.self_regularization_teacher is not None and not args.self_regularizes(task.is_regression):
-        raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name} while "
-                          "pruning.self_regularization_regression_alpha is 0 (the default); set it in (0, 1]")
+        raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name}, which "
+                          "trains without a teacher unless pruning.experimental.regression_alpha is set in (0, 1]")
     data = recipe.data
     splits = load_glue_splits(
         recipe.task,
@@ -188,14 +169,12 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         compute_metrics=compute_metrics_fn(recipe.task),
         is_regression=task.is_regression,
     )
-    structure = calibration = None
-    if args.pruning_method == "gfs":
-        model, structure = _greedy_forward_selection(model, args, out, checkpoint, tokenized, collator, task)
-    if args.pruning_method == "grda" and args.target_sparsity > 0 and args.grda_calibration_trials > 0:
-        calibration = _calibrate_grda(model, args, out, checkpoint, trainer_kwargs)
-        args.grda_c = calibration["chosen_c"]
+    run = PreparedRun(model=model, args=args, train_dataset=tokenized.train, eval_dataset=tokenized.dev,
+                      data_collator=collator, is_regression=task.is_regression, output_dir=out, resume_from=checkpoint,
+                      trainer_kwargs=trainer_kwargs)
+    prepared = get_method(args.pruning_method).prepare(run)  # e.g. remove units, or choose gRDA's c
 
-    trainer = PINSTrainer(model=model, args=args, teacher_model=teacher, callbacks=callbacks, **trainer_kwargs)
+    trainer = PINSTrainer(model=run.model, args=args, teacher_model=teacher, callbacks=callbacks, **trainer_kwargs)
     trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.stop_signal is not None:
         raise RunStopped(
@@ -205,7 +184,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         )
     dev = trainer.evaluate()
     test = {name: trainer.evaluate(ds, metric_key_prefix=name) for name, ds in tokenized.test.items()}
-    report = build_report(trainer, recipe, dev, test, structure=structure, calibration=calibration)
+    report = build_report(trainer, recipe, dev, test, prepared=prepared)
 
     if trainer.args.should_save:
         trainer.save_model(str(out))
@@ -217,37 +196,6 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
 
 
-def _greedy_forward_selection(model, args, out: Path, checkpoint, tokenized, collator, task):
-    """Select and remove units before training (on resume: the smaller model and structure saved by the first run)."""
-    if checkpoint is not None and (out / GFS_FILE).is_file():
-        from transformers import AutoModelForSequenceClassification
-
-        return AutoModelForSequenceClassification.from_pretrained(checkpoint), json.loads((out / GFS_FILE).read_text())
-    from .structured.gfs import greedy_forward_selection
-
-    try:
-        structure = greedy_forward_selection(model, args, tokenized.train, tokenized.dev, collator, task.is_regression)
-    except ValueError as exc:
-        raise UserError(f"pruning.method gfs: {exc}") from None
-    if args.should_save:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / GFS_FILE).write_text(json.dumps(structure, indent=1) + "\n")
-    return model, structure
-
-
-def _calibrate_grda(model, args, out: Path, checkpoint, trainer_kwargs) -> dict:
-    """Short runs choosing gRDA's c (on resume: the choice the first run made)."""
-    if checkpoint is not None and (out / GRDA_FILE).is_file():
-        return json.loads((out / GRDA_FILE).read_text())
-    from .optim.grda_calibration import calibrate_grda
-
-    calibration = calibrate_grda(model, args, **trainer_kwargs)
-    if args.should_save:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / GRDA_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
-    return calibration
-
-
 def format_summary(result: TrainResult) -> str:
     r = result.report
     minutes, seconds = divmod(int(result.seconds), 60)
@@ -255,12 +203,7 @@ def format_summary(result: TrainResult) -> str:
         f"hf-pins: {r['method']} on {r['task']} finished in {minutes}m{seconds:02d}s",
         f"  sparsity   {r['overall']:.4f} (target {r['target_sparsity']:.4f}) over {r['prunable_weights']:,} prunable weights",
     ]
-    if r.get("grda"):
-        cut = "; then a final magnitude cut to the target" if r["final_cut"] else ""
-        lines.append(f"  gRDA       reached {r['grda']['sparsity_reached']:.4f} with c={r['grda']['c']:.3g}{cut}")
-    if r.get("structure"):
-        p = r["structure"]["parameters"]
-        lines.append(f"  structure  {p['before']:,} -> {p['after']:,} parameters (units removed before fine-tuning)")
+    lines += get_method(r["method"]).summary_lines(r)
     for split, metrics in r["metrics"].items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "loss" and isinstance(v, float) and math.isfinite(v))
         lines.append(f"  {split:<10} {shown}")

@@ -88,7 +88,7 @@ def make_trainer(output_dir, model=None, train=None, dev=None, teacher_model=Non
         output_dir=str(output_dir), num_train_epochs=4, per_device_train_batch_size=8, learning_rate=1e-3,
         eval_strategy="steps", eval_steps=4, save_strategy="no", logging_steps=4, report_to=[],
         metric_for_best_model="accuracy", greater_is_better=True, target_sparsity=0.8, use_cpu=True, seed=1,
-        disable_tqdm=True, mask_update_interval=2, pruning_warmup_ratio=0.1, pruning_final_ratio=0.25,
+        disable_tqdm=True, mask_update_interval=2, dense_warmup_ratio=0.1, pruning_final_ratio=0.25,
     )
     settings.update(overrides)
     return PINSTrainer(

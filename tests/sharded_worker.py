@@ -46,7 +46,7 @@ def main(output_dir: str, method: str, threshold: str) -> None:
         for block in model.bert.encoder.layer:
             fully_shard(block)
         fully_shard(model)
-    args = SimpleNamespace(score_beta1=0.85, score_beta2=0.95, soft_movement_l1=0.1)
+    args = SimpleNamespace(score_beta1=0.85, score_beta2=0.95)
     pruner = Pruner(model, method, 0.8, threshold=threshold, args=args)
     pruner.set_schedule(CubicSchedule(STEPS, 0.8, warmup_steps=4, final_steps=6, update_interval=2))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -54,11 +54,11 @@ RECIPE_MISTAKES = {
     "sharded weights (DeepSpeed)": ("model: {name_or_path: x}\ntask: rte\ntraining: {deepspeed: ds.json}\n",
                                     "training.deepspeed"),
     "regression teacher weight out of range": ("model: {name_or_path: x}\ntask: stsb\n"
-                                               "pruning: {self_regularization_regression_alpha: 1.5}\n",
-                                               "pruning.self_regularization_regression_alpha"),
+                                               "pruning: {experimental: {regression_alpha: 1.5}}\n",
+                                               "pruning.experimental.regression_alpha"),
     "teacher on regression without a weight": ("model: {name_or_path: x}\ntask: stsb\n"
                                                "pruning: {self_regularization_teacher: some/teacher}\n",
-                                               "pruning.self_regularization_regression_alpha is 0"),
+                                               "pruning.experimental.regression_alpha is set"),
     "pruning field under training": ("model: {name_or_path: x}\ntask: rte\ntraining: {target_sparsity: 0.5}\n",
                                      "training.target_sparsity"),
 }
@@ -82,9 +82,10 @@ def test_prunable_modules_matching_nothing(tmp_path, tiny_recipe, capsys):
 
 
 def test_schedule_longer_than_the_run(tmp_path, tiny_recipe, capsys):
-    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.warmup_steps", "--set", "pruning.warmup_steps=10000")
-    _assert_refused(capsys, tmp_path, tiny_recipe, "warmup_epochs", "--set", "pruning.warmup_epochs=50")
-    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.warmup_epochs", "--set", "pruning.warmup_epochs=-1")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.dense_warmup_*", "--set", "pruning.dense_warmup_steps=10000")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.dense_warmup_*", "--set", "pruning.dense_warmup_epochs=50")
+    _assert_refused(capsys, tmp_path, tiny_recipe, "pruning.dense_warmup_epochs", "--set",
+                    "pruning.dense_warmup_epochs=-1")
 
 
 def test_package_path_of_missing_package(tmp_path, tiny_recipe, capsys):

@@ -53,7 +53,7 @@ def build_model_dir(root: Path, *, task="rte", base_model=None, report=None, rec
         "overall": sparsity["overall"], "modules": sparsity["modules"], "prunable_weights": 12288,
         "main_metric": "accuracy",
         "metrics": {"dev": {"loss": 0.61, "accuracy": 0.7}, "test": {"loss": 0.64, "accuracy": 0.68}},
-        "dense_metrics": None, "self_regularization": True, "total_steps": 300,
+        "self_regularization": True, "total_steps": 300,
         "schedule": {"warmup_steps": 30, "final_steps": 90, "update_interval": 10}, "best_step": 280,
         "history": [{"step": s, "target_sparsity": min(0.8, s / 200), "sparsity": min(0.8, s / 200)}
                     for s in range(10, 301, 10)],
@@ -116,7 +116,6 @@ def test_text_states_method_sparsity_results_and_reproduction(tmp_path):
     assert "| 0 | " + " | ".join(f"{report['modules'][m]:.1%}" for m in layer0) + " |" in text
     assert "| test | Accuracy | 0.6800 |" in text and "| dev | Accuracy | 0.7000 |" in text
     assert "loss" not in text.split("## Results")[1].split("##")[0].lower()
-    assert "dense model" not in text  # no dense figures in the report: no dense column
     assert "![Sparsity per layer and matrix](sparsity_per_layer.png)" in text and "(schedule.png)" in text
     assert "step 280 of 300" in text and "2 teacher refreshes" in text
     assert yaml.safe_load((folder / "recipe.yaml").read_text())["training"]["seed"] == 42
@@ -140,15 +139,15 @@ def test_a_teacher_floor_is_stated(tmp_path):
     assert "constant prediction" not in render_model_card(build_model_dir(tmp_path / "paper"))
 
 
-def test_dense_column_and_speed_table_only_from_files(tmp_path):
+def test_results_and_speed_table_only_from_files(tmp_path):
     bench = {"machine": {"cpu": "Test CPU", "cores_physical": 2, "instruction_sets": ["avx2", "avx512_vnni"]},
              "results": [
                  {"model": "tiny", "runtime": "deepsparse", "precision": "fp32", "sparsity": 0.8, "batch_size": 1,
                   "sequence_length": 128, "items_per_second": 17.125, "latency_ms_median": 58.3,
                   "latency_ms_p90": 61.9, "load_average_1min": [0.1, 0.2], "onnx_file": "model-static.onnx"}]}
-    folder = build_model_dir(tmp_path, benchmark=bench, report={"dense_metrics": {"test": {"accuracy": 0.66}}})
+    folder = build_model_dir(tmp_path, benchmark=bench)
     text = render_model_card(folder)
-    assert "| test | Accuracy | 0.6800 | 0.6600 |" in text and "| dev | Accuracy | 0.7000 | — |" in text
+    assert "| test | Accuracy | 0.6800 |\n" in text and "| dev | Accuracy | 0.7000 |\n" in text
     assert "## Speed" in text and "`benchmark.json`" in text and "Test CPU" in text and "avx2, avx512_vnni" in text
     assert "| model | sparsity | runtime | precision | batch | seq len | items/s |" in text
     assert "| tiny | 80.0% | deepsparse | fp32 | 1 | 128 | 17.12 | 58.30 | 61.90 |" in text

@@ -118,7 +118,7 @@ def test_missing_recipe_file(tmp_path, capsys):
 
 METHOD_SETTINGS = {
     "pins": [], "magnitude": [], "movement": [], "soft_movement": [], "platon": [],
-    "grda": ["pruning.grda_lr=0.05", "pruning.grda_c=0.02", "pruning.grda_calibration_trials=2"],
+    "grda": ["pruning.method_args.lr=0.05", "pruning.method_args.c=0.02", "pruning.method_args.calibration_trials=2"],
     "gfs": ["pruning.target_sparsity=0.5"],
 }
 

@@ -18,11 +18,11 @@ def _model(**overrides):
     return tiny_bert(num_attention_heads=4, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **overrides)
 
 
-def _args(tmp_path, **overrides):
-    settings = dict(output_dir=str(tmp_path), use_cpu=True, report_to="none", self_regularization=False,
-                    pruning_method="gfs", per_device_eval_batch_size=16, gfs_samples=64, seed=0)
-    settings.update(overrides)
-    return PINSConfig(**settings)
+def _args(tmp_path, **method_args):
+    """A greedy-forward-selection config; keyword arguments are its `method_args`."""
+    return PINSConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", self_regularization=False,
+                      pruning_method="gfs", per_device_eval_batch_size=16, seed=0,
+                      method_args={"samples": 64, **method_args})
 
 
 def _logits(model, n=16, seed=5):
@@ -78,7 +78,7 @@ def _plant(model):
 def test_local_imitation_selects_exactly_the_units_that_rebuild_a_planted_layer(tmp_path):
     model = _plant(_model())
     reference = _logits(model)
-    args = _args(tmp_path, gfs_imitation="local", gfs_ffn_keep=4 / 32, gfs_heads_keep=1.0)
+    args = _args(tmp_path, imitation="local", ffn_keep=4 / 32, heads_keep=1.0)
     structure = greedy_forward_selection(model, args, token_dataset(64), None, pad_collate, False)
     assert structure["ffn_units_kept"] == [4, 4] and structure["heads_kept"] == [4, 4]
     for layer in structure["layers"]:
@@ -96,7 +96,7 @@ def test_selected_units_and_the_doubled_duplicate(tmp_path):
     model = _plant(_model())
     layer = encoder_layers(model)[0]
     rows, cols = layer.intermediate.dense.weight.detach().clone(), layer.output.dense.weight.detach().clone()
-    args = _args(tmp_path, gfs_imitation="local", gfs_ffn_keep=4 / 32, gfs_heads_keep=1.0)
+    args = _args(tmp_path, imitation="local", ffn_keep=4 / 32, heads_keep=1.0)
     greedy_forward_selection(model, args, token_dataset(64), None, pad_collate, False)
     kept_rows, kept_cols = layer.intermediate.dense.weight.detach(), layer.output.dense.weight.detach()
     origin = [frozenset(j for j in range(32) if torch.equal(kept_rows[i], rows[j])) for i in range(4)]
@@ -151,7 +151,7 @@ def test_keep_from_target_removes_that_fraction_of_each_layer():
 def test_global_and_auto_imitation_with_a_global_budget(tmp_path, imitation):
     model = _model()
     reference_params = sum(p.numel() for p in model.parameters())
-    args = _args(tmp_path, gfs_imitation=imitation, gfs_budget="global", gfs_ffn_keep=0.5, gfs_heads_keep=0.5)
+    args = _args(tmp_path, imitation=imitation, budget="global", ffn_keep=0.5, heads_keep=0.5)
     structure = greedy_forward_selection(model, args, token_dataset(64), token_dataset(32, seed=1), pad_collate, False)
     assert sum(structure["ffn_units_kept"]) == 32 and sum(structure["heads_kept"]) == 4
     assert structure["parameters"]["before"] == reference_params > structure["parameters"]["after"]
@@ -167,10 +167,10 @@ def test_global_and_auto_imitation_with_a_global_budget(tmp_path, imitation):
 
 def test_tolerance_stops_adding_units_once_dev_accuracy_is_kept(tmp_path):
     model = _model()
-    args = _args(tmp_path, gfs_ffn_keep=0.75, gfs_heads_keep=0.75, gfs_tolerance=1.0)  # any accuracy is kept
+    args = _args(tmp_path, ffn_keep=0.75, heads_keep=0.75, tolerance=1.0)  # any accuracy is kept
     structure = greedy_forward_selection(model, args, token_dataset(64), token_dataset(32, seed=1), pad_collate, False)
     assert structure["ffn_units_kept"] == [1, 1] and structure["heads_kept"] == [1, 1]
-    strict = greedy_forward_selection(_model(), _args(tmp_path, gfs_ffn_keep=0.75, gfs_heads_keep=0.75),
+    strict = greedy_forward_selection(_model(), _args(tmp_path, ffn_keep=0.75, heads_keep=0.75),
                                       token_dataset(64), None, pad_collate, False)
     assert strict["ffn_units_kept"] == [24, 24] and strict["heads_kept"] == [3, 3]
 
@@ -181,7 +181,8 @@ def test_pins_on_top_of_the_selection_and_resume_rebuilds_the_smaller_model(tmp_
     from hf_pins.recipe import load_recipe
     from hf_pins.training import run_training
 
-    sets = ["pruning.method=gfs", "pruning.gfs_then=pins", "pruning.gfs_ffn_keep=0.5", "pruning.target_sparsity=0.5"]
+    sets = ["pruning.method=gfs", "pruning.method_args.then=pins", "pruning.method_args.ffn_keep=0.5",
+            "pruning.target_sparsity=0.5"]
     recipe = load_recipe(tiny_recipe, overrides=sets)
     first = run_training(recipe, output_dir=str(tmp_path / "run")).report
     structure = first["structure"]

@@ -79,7 +79,7 @@ def test_composed_optimizer_shares_groups_and_state_and_survives_a_state_dict_ro
 
 
 def test_trainer_puts_prunable_matrices_under_grda_and_the_rest_under_adamw(tmp_path):
-    trainer = make_trainer(tmp_path, pruning_method="grda", grda_c=0.05, grda_lr=0.05, target_sparsity=0.0,
+    trainer = make_trainer(tmp_path, pruning_method="grda", method_args={"c": 0.05, "lr": 0.05}, target_sparsity=0.0,
                            self_regularization=False, lr_scheduler_type="constant")
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -91,22 +91,22 @@ def test_trainer_puts_prunable_matrices_under_grda_and_the_rest_under_adamw(tmp_
     assert not prunable & {id(p) for g in adamw.param_groups for p in g["params"]}
     assert [g["lr"] for g in composed.param_groups] == [1e-3, 1e-3, 0.05]  # the scheduler drives every group
     reached = trainer.sparsity_report()["overall"]
-    assert reached > 0.05 and trainer.grda_outcome == {"sparsity_reached": reached, "final_cut": False}
+    assert reached > 0.05 and trainer.pruner.method.outcome == {"sparsity_reached": reached, "final_cut": False}
     embeddings = "bert.embeddings.word_embeddings.weight"
     assert not torch.equal(before[embeddings], trainer.model.get_parameter(embeddings))
 
 
 def test_final_cut_reaches_the_target_only_when_asked_and_says_so(tmp_path):
-    common = dict(pruning_method="grda", grda_c=0.01, grda_lr=0.05, target_sparsity=0.6, self_regularization=False,
-                  grda_calibration_trials=0, num_train_epochs=1)
-    cut = make_trainer(tmp_path / "cut", **common)
+    settings = {"c": 0.01, "lr": 0.05, "calibration_trials": 0}
+    common = dict(pruning_method="grda", target_sparsity=0.6, self_regularization=False, num_train_epochs=1)
+    cut = make_trainer(tmp_path / "cut", method_args=settings, **common)
     cut.train()
-    assert cut.grda_outcome["final_cut"] and cut.grda_outcome["sparsity_reached"] < 0.6
+    assert cut.pruner.method.outcome["final_cut"] and cut.pruner.method.outcome["sparsity_reached"] < 0.6
     assert cut.sparsity_report()["overall"] == pytest.approx(0.6, abs=1 / cut.pruner.num_weights)
-    kept = make_trainer(tmp_path / "kept", grda_final_cut=False, **common)
+    kept = make_trainer(tmp_path / "kept", method_args={**settings, "final_cut": False}, **common)
     kept.train()
-    assert not kept.grda_outcome["final_cut"]
-    assert kept.sparsity_report()["overall"] == kept.grda_outcome["sparsity_reached"] < 0.6
+    assert not kept.pruner.method.outcome["final_cut"]
+    assert kept.sparsity_report()["overall"] == kept.pruner.method.outcome["sparsity_reached"] < 0.6
 
 
 def _fake_runs(table):

@@ -8,6 +8,7 @@ import torch
 
 from conftest import OneWeight
 
+from hf_pins.experimental import ExperimentalSettings
 from hf_pins.pruning.pruner import Pruner
 from hf_pins.pruning.schedule import CubicSchedule
 from hf_pins.pruning.smoothing import SmoothedScore
@@ -17,7 +18,8 @@ def raw_score(optimizer_name: str, update: str, form: str) -> torch.Tensor:
     """Take one optimizer step with gradient [0.5, 0.25] and return the raw (window-summed) PINS score."""
     model = OneWeight()
     weight = model.layer[0].proj.weight
-    args = SimpleNamespace(importance_update=update, importance_form=form, score_beta1=0.85, score_beta2=0.95)
+    args = SimpleNamespace(experimental_settings=ExperimentalSettings(importance_update=update, importance_form=form),
+                           score_beta1=0.85, score_beta2=0.95)
     pruner = Pruner(model, "pins", 0.5, args=args)
     pruner.set_schedule(CubicSchedule(10, 0.5, warmup_steps=5, final_steps=2, update_interval=10))
     opt = torch.optim.Adam([weight], lr=0.1) if optimizer_name == "adam" else torch.optim.SGD([weight], lr=0.1)
@@ -25,7 +27,7 @@ def raw_score(optimizer_name: str, update: str, form: str) -> torch.Tensor:
     pruner.before_optimizer_step(0, opt)
     opt.step()
     pruner.after_optimizer_step(0, opt)
-    return pruner.scorer.smoothed.window_sum["layer.0.proj.weight"]
+    return pruner.method.smoothed.window_sum["layer.0.proj.weight"]
 
 
 def test_optimizer_update_uses_the_parameters_adam_produced():

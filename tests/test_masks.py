@@ -100,8 +100,8 @@ def test_state_dict_round_trip():
     other.load_state_dict(pruner.state_dict())
     for n in pruner.masks:
         assert torch.equal(other.masks[n], pruner.masks[n])
-        assert torch.equal(other.scorer.smoothed.mean[n], pruner.scorer.smoothed.mean[n])
-    assert other.history == pruner.history and other.scorer.smoothed.window_count == pruner.scorer.smoothed.window_count
+        assert torch.equal(other.method.smoothed.mean[n], pruner.method.smoothed.mean[n])
+    assert other.history == pruner.history and other.method.smoothed.window_count == pruner.method.smoothed.window_count
 
 
 class _Drift(torch.optim.Optimizer):

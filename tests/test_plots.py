@@ -25,7 +25,7 @@ def bert_report(layers=3, self_regularization=True):
     return {
         "method": "pins", "task": "rte", "base_model": "bert-base-uncased", "target_sparsity": 0.8, "overall": 0.8,
         "modules": modules, "main_metric": "accuracy",
-        "metrics": {"dev": {"accuracy": 0.7}, "test": {"accuracy": 0.68}}, "dense_metrics": None,
+        "metrics": {"dev": {"accuracy": 0.7}, "test": {"accuracy": 0.68}},
         "self_regularization": self_regularization, "total_steps": 100, "best_step": 90,
         "history": [{"step": s, "target_sparsity": min(0.8, s / 100), "sparsity": min(0.8, s / 100)}
                     for s in range(10, 101, 10)],

@@ -158,7 +158,7 @@ def test_sparsity_gap_never_adopts_a_student_below_the_floor():
 
 
 def test_trainer_applies_the_max_sparsity_gap(tmp_path):
-    trainer = make_trainer(tmp_path, self_regularization_max_sparsity_gap=0.0)
+    trainer = make_trainer(tmp_path, experimental={"max_sparsity_gap": 0.0})
     trainer.train()
     # With gap 0 the teacher is never denser than the student at an evaluation: every evaluation during the ramp
     # (a new sparsity each time) makes the evaluated model the teacher.
@@ -170,11 +170,11 @@ def test_trainer_applies_the_max_sparsity_gap(tmp_path):
         teacher = max(r["sparsity"] for r in trainer.selfreg.refreshes if r["step"] <= e["step"])
         assert e["sparsity"] - teacher <= 1e-9
     assert sparsities == sorted(sparsities)
-    refused = r"self_regularization_max_sparsity_gap: expected unset or a number in \[0, 1\), got 1.0"
+    refused = r"experimental.max_sparsity_gap: expected null or a number in \[0, 1\), got 1.0"
     with pytest.raises(ValueError, match=refused):
-        make_trainer(tmp_path, self_regularization_max_sparsity_gap=1.0)
-    with pytest.raises(ValueError, match="self_regularization_max_sparsity_gap: expected unset when"):
-        make_trainer(tmp_path, self_regularization=False, self_regularization_max_sparsity_gap=0.2)
+        make_trainer(tmp_path, experimental={"max_sparsity_gap": 1.0})
+    with pytest.raises(ValueError, match="experimental.max_sparsity_gap: only used by self-regularization"):
+        make_trainer(tmp_path, self_regularization=False, experimental={"max_sparsity_gap": 0.2})
 
 
 def test_lower_is_better_metrics():
@@ -211,7 +211,7 @@ def _regression_trainer(output_dir, **overrides):
 
 
 def test_trainer_regression_task_trains_with_self_regularization_when_weighted(tmp_path):
-    trainer = _regression_trainer(tmp_path, self_regularization_regression_alpha=0.4)
+    trainer = _regression_trainer(tmp_path, experimental={"regression_alpha": 0.4})
     assert trainer.self_regularizing
     trainer.train()
     assert trainer.is_regression and trainer.selfreg.refreshes
@@ -236,7 +236,7 @@ def test_regression_teacher_weight_reaches_the_loss(tmp_path):
     """With a regression weight the loss mixes the squared errors with it (not with the classification alpha)."""
     from conftest import pad_collate
 
-    trainer = _regression_trainer(tmp_path, self_regularization_regression_alpha=0.25, self_regularization_alpha=0.9,
+    trainer = _regression_trainer(tmp_path, experimental={"regression_alpha": 0.25}, self_regularization_alpha=0.9,
                                   self_regularization_teacher_dtype="float32")
     trainer.selfreg.maybe_refresh(trainer.model, 1.0, step=0)
     with torch.no_grad():
@@ -288,7 +288,7 @@ def test_training_loss_includes_the_teacher_term(tmp_path):
 def test_distillation_stops_at_the_target_when_asked(tmp_path):
     from conftest import pad_collate, token_dataset
 
-    trainer = make_trainer(tmp_path, self_regularization_at_target=False)
+    trainer = make_trainer(tmp_path, experimental={"distil_at_target": False})
     trainer.train()
     model = trainer.model
     batch = pad_collate([token_dataset(8, seed=5)[i] for i in range(8)])
@@ -303,8 +303,8 @@ def test_distillation_stops_at_the_target_when_asked(tmp_path):
     # Two forward passes of the same batch may differ in the sixth digit here; the teacher term moves the loss more.
     assert at_target == pytest.approx(plain, rel=1e-5)
     assert before_target != pytest.approx(plain, rel=1e-3)
-    with pytest.raises(ValueError, match="self_regularization_at_target: expected true"):
-        make_trainer(tmp_path / "off", self_regularization=False, self_regularization_at_target=False)
+    with pytest.raises(ValueError, match="experimental.distil_at_target: only used by self-regularization"):
+        make_trainer(tmp_path / "off", self_regularization=False, experimental={"distil_at_target": False})
 
 
 def test_teacher_can_be_held_in_bfloat16_and_gives_float32_logits():
@@ -433,7 +433,7 @@ def test_skip_trivial_teacher_waits_for_a_checkpoint_better_than_a_constant(tmp_
 
     dev = token_dataset(32, seed=1)
     majority = max(np.mean(np.asarray(dev["label"]) == c) for c in (0, 1))
-    trainer = make_trainer(tmp_path, dev=dev, self_regularization_skip_trivial_teacher=True, learning_rate=3e-4)
+    trainer = make_trainer(tmp_path, dev=dev, experimental={"skip_trivial_teacher": True}, learning_rate=3e-4)
     trainer.train()
     assert trainer.selfreg.floor == pytest.approx(majority)
     expected, best = [], majority
@@ -450,8 +450,8 @@ def test_skip_trivial_teacher_waits_for_a_checkpoint_better_than_a_constant(tmp_
 def test_skip_trivial_teacher_is_refused_where_it_cannot_work(tmp_path):
     from conftest import token_dataset
 
-    with pytest.raises(ValueError, match="self_regularization_skip_trivial_teacher: expected false"):
-        make_trainer(tmp_path, self_regularization=False, self_regularization_skip_trivial_teacher=True)
+    with pytest.raises(ValueError, match="experimental.skip_trivial_teacher: only used by self-regularization"):
+        make_trainer(tmp_path, self_regularization=False, experimental={"skip_trivial_teacher": True})
     with pytest.raises(ValueError, match="needs compute_metrics and an eval_dataset with a 'labels' or 'label'"):
         make_trainer(tmp_path, dev=token_dataset(8).rename_column("label", "target"),
-                     self_regularization_skip_trivial_teacher=True)
+                     experimental={"skip_trivial_teacher": True})

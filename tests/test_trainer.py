@@ -30,7 +30,7 @@ def test_ends_at_target_sparsity_with_exact_zeros_and_logs(tmp_path):
 
 def test_warmup_in_epochs_counts_the_trainers_optimizer_steps(tmp_path):
     # 64 examples, batch 8, accumulation 3: 8 batches = 3 optimizer steps per epoch (the last one short), 12 in all.
-    trainer = make_trainer(tmp_path, gradient_accumulation_steps=3, pruning_warmup_epochs=2, eval_strategy="no",
+    trainer = make_trainer(tmp_path, gradient_accumulation_steps=3, dense_warmup_epochs=2, eval_strategy="no",
                            self_regularization=False)
     trainer.train()
     assert trainer.state.max_steps == 12
@@ -55,7 +55,7 @@ def _scores_after(tmp_path, batch_size, accumulation):
         tmp_path, model=_no_dropout(), per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=accumulation, num_train_epochs=1, eval_strategy="no",
         self_regularization=False, max_grad_norm=0.5, mask_update_interval=100,
-        pruning_warmup_ratio=0.5, pruning_final_ratio=0.4,
+        dense_warmup_ratio=0.5, pruning_final_ratio=0.4,
     )
     trainer.train()
     return trainer
@@ -65,10 +65,10 @@ def test_one_score_update_per_optimizer_step_on_the_accumulated_clipped_gradient
     single = _scores_after(tmp_path / "a", 8, 1)
     accumulated = _scores_after(tmp_path / "b", 4, 2)
     assert single.state.max_steps == accumulated.state.max_steps == 8
-    assert single.pruner.scorer.smoothed.windows_closed == accumulated.pruner.scorer.smoothed.windows_closed
+    assert single.pruner.method.smoothed.windows_closed == accumulated.pruner.method.smoothed.windows_closed
     for name in single.pruner.params:
         torch.testing.assert_close(
-            accumulated.pruner.scorer.smoothed.score(name), single.pruner.scorer.smoothed.score(name),
+            accumulated.pruner.method.smoothed.score(name), single.pruner.method.smoothed.score(name),
             rtol=1e-4, atol=1e-10,
         )
 
@@ -77,7 +77,7 @@ def test_bf16_autocast_keeps_float32_scores_and_reaches_the_target(tmp_path):
     trainer = make_trainer(tmp_path, bf16=True, num_train_epochs=2)
     trainer.train()
     for name in trainer.pruner.params:
-        score = trainer.pruner.scorer.smoothed.score(name)
+        score = trainer.pruner.method.smoothed.score(name)
         assert score.dtype == torch.float32 and torch.isfinite(score).all()
     assert trainer.sparsity_report()["overall"] == pytest.approx(0.8, abs=1e-3)
 
@@ -108,7 +108,7 @@ def test_resume_gives_the_same_final_masks_and_weights(tmp_path):
 
 
 def test_regrow_mode_still_ends_at_the_target(tmp_path):
-    trainer = make_trainer(tmp_path, mask_mode="regrow", importance_update="sgd", importance_form="absolute")
+    trainer = make_trainer(tmp_path, mask_mode="regrow", experimental={"importance_update": "sgd"})
     trainer.train()
     assert trainer.sparsity_report()["overall"] == pytest.approx(0.8, abs=1e-3)
 

@@ -66,8 +66,8 @@ class GRDA(torch.optim.Optimizer):
         return loss
 
 
-def grda_for_trainer(trainer) -> ComposedOptimizer:
-    """The prunable matrices under gRDA(M) at `grda_lr`; everything else under the optimizer `args.optim` names
+def grda_for_trainer(trainer, settings) -> ComposedOptimizer:
+    """The prunable matrices under gRDA(M) at `settings.lr`; everything else under the optimizer `args.optim` names
     (AdamW by default, with the Trainer's weight-decay split), both in one object the Trainer's scheduler drives."""
     args, model = trainer.args, trainer.model
     prunable = {id(p) for p in trainer.pruner.params.values()}
@@ -82,7 +82,7 @@ def grda_for_trainer(trainer) -> ComposedOptimizer:
     rest = [g for g in rest if g["params"]]
     if rest:  # first, so that the learning rate the Trainer logs is this group's
         optimizers.append(optimizer_cls(rest, **kwargs))
-    optimizers.append(GRDA([p for p in trainer.pruner.params.values() if p.requires_grad], lr=args.grda_lr,
-                           c=args.grda_c, mu=args.grda_mu, momentum=args.grda_momentum,
-                           weight_decay=args.grda_weight_decay))
+    optimizers.append(GRDA([p for p in trainer.pruner.params.values() if p.requires_grad], lr=settings.lr,
+                           c=settings.c, mu=settings.mu, momentum=settings.momentum,
+                           weight_decay=settings.weight_decay))
     return ComposedOptimizer(optimizers)

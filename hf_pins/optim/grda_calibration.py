@@ -1,10 +1,10 @@
 """Choosing gRDA's `c` for a target sparsity on short runs, before the real run (the authors' tuning rule).
 
 Chao et al. fix `mu` and take the largest `c` that keeps the accuracy after a short run. With a target sparsity:
-short runs (`grda_calibration_epochs`, no checkpoints, no self-regularization) at `c = 0` (the reference: plain SGD on
-the prunable matrices) and at `c0, c0 * growth, c0 * growth**2, ...` (`grda_calibration_trials` values, `c0 = grda_c`).
+short runs (`calibration_epochs`, no checkpoints, no self-regularization) at `c = 0` (the reference: plain SGD on
+the prunable matrices) and at `c0, c0 * growth, c0 * growth**2, ...` (`calibration_trials` values, `c0 = c`).
 Walking up that grid:
-* a `c` whose dev metric falls more than `grda_calibration_tolerance` behind the reference ends the search, and the
+* a `c` whose dev metric falls more than `calibration_tolerance` behind the reference ends the search, and the
   previous `c` is chosen (the first one if even it fails: it is the user's own starting point);
 * a `c` projected to reach the target in the full run ends the search and is chosen (a larger one would only prune
   more than asked for);
@@ -13,7 +13,7 @@ The threshold grows with the number of steps: with the same learning-rate schedu
 `L = c * sum lr_n**(mu + 0.5) * (n**mu - (n-1)**mu)` scales as `N**mu`. The projection applies the full run's
 threshold, `L_short * (N_full / N_short)**mu`, to the short run's dual accumulators (the fraction of `|a|` below it);
 the measured short-run sparsity is kept in the report too. If the full run still ends short of the target, the
-trainer's final magnitude cut (`grda_final_cut`) closes the gap and the report says so.
+trainer's final magnitude cut (`final_cut`) closes the gap and the report says so.
 """
 
 from __future__ import annotations
@@ -52,12 +52,15 @@ def calibrate_grda(model, args, **trainer_kwargs) -> dict:
     """Run `calibrate_c` with short `PINSTrainer` runs on copies of `model` (which is left untouched)."""
     from ..trainer import PINSTrainer
 
+    settings = args.method_settings
+
     def short_run(c: float) -> tuple[float, float, float]:
         with tempfile.TemporaryDirectory() as tmp:
             short = dataclasses.replace(
-                args, output_dir=tmp, grda_c=c, num_train_epochs=args.grda_calibration_epochs, max_steps=-1,
+                args, output_dir=tmp, num_train_epochs=settings.calibration_epochs, max_steps=-1,
                 eval_strategy="no", save_strategy="no", logging_strategy="no", self_regularization=False,
-                grda_final_cut=False, grda_calibration_trials=0, report_to="none", disable_tqdm=True,
+                method_args={**args.method_args, "c": c, "final_cut": False, "calibration_trials": 0},
+                report_to="none", disable_tqdm=True,
             )
             trainer = PINSTrainer(model=copy.deepcopy(model), args=short, **trainer_kwargs)
             trainer.train()
@@ -65,20 +68,21 @@ def calibrate_grda(model, args, **trainer_kwargs) -> dict:
             return float(metrics[trainer._metric_key()]), trainer.pruner.sparsity(), _projected(trainer, args)
 
     result = calibrate_c(
-        short_run, c_start=args.grda_c, growth=args.grda_calibration_growth, trials=args.grda_calibration_trials,
-        target=args.target_sparsity, tolerance=args.grda_calibration_tolerance,
+        short_run, c_start=settings.c, growth=settings.calibration_growth, trials=settings.calibration_trials,
+        target=args.target_sparsity, tolerance=settings.calibration_tolerance,
         greater_is_better=(args.greater_is_better if args.greater_is_better is not None
                            else not (args.metric_for_best_model or "loss").endswith("loss")),
     )
-    result["epochs"] = args.grda_calibration_epochs
+    result["epochs"] = settings.calibration_epochs
     return result
 
 
 def _projected(trainer, args) -> float:
     """Fraction of the short run's dual accumulators below the threshold the full run would reach."""
     steps = trainer.state.max_steps
-    full = args.max_steps if args.max_steps > 0 else steps * args.num_train_epochs / args.grda_calibration_epochs
-    ratio = (max(full, steps) / max(steps, 1)) ** args.grda_mu
+    settings = args.method_settings
+    full = args.max_steps if args.max_steps > 0 else steps * args.num_train_epochs / settings.calibration_epochs
+    ratio = (max(full, steps) / max(steps, 1)) ** settings.mu
     below = total = 0
     for p in trainer.pruner.params.values():
         state = trainer.optimizer.state.get(p, {})

@@ -29,7 +29,6 @@ from torch import nn
 from .masks import global_masks, live_only, per_matrix_masks
 from .schedule import CubicSchedule
 from .sharding import all_reduce_sum, global_count, local, shard_group, shard_position
-from .scorers import SCORERS, Scorer
 from .targets import DEFAULT_PRUNABLE_PATTERNS, find_prunable
 
 MASK_MODES = ("persistent", "regrow", "behind_mask")
@@ -52,15 +51,17 @@ class Pruner:
     def __init__(
         self,
         model: nn.Module,
-        method: str = "pins",
+        method: str | type = "pins",
         target_sparsity: float = 0.8,
         patterns=DEFAULT_PRUNABLE_PATTERNS,
         mask_mode: str = "persistent",
         threshold: str = "global",
         args: Any = None,
+        settings: Any = None,
     ):
-        if method not in SCORERS:
-            raise ValueError(f"unknown pruning method {method!r}; accepted: {', '.join(sorted(SCORERS))}")
+        from ..methods import get_method
+
+        method_cls = get_method(method) if isinstance(method, str) else method
         if mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
         if threshold not in THRESHOLDS:
@@ -70,9 +71,9 @@ class Pruner:
             raise ValueError(f"no prunable weights match {list(patterns)}")
         self.num_weights = sum(p.numel() for p in self.params.values())  # a DTensor counts all its shards
         self.group = shard_group(self.params)
-        self.method, self.target_sparsity = method, target_sparsity
+        self.target_sparsity = target_sparsity
         self.mask_mode, self.threshold_mode = mask_mode, threshold
-        self.scorer: Scorer = SCORERS[method](self.params, args)
+        self.method = method_cls(self.params, args, settings)
         self.masks = {n: torch.ones_like(local(p), dtype=torch.bool) for n, p in self.params.items()}
         # Float copies of the masks: multiplying by a float tensor is an order of magnitude faster than by a bool one.
         self._multipliers = {n: torch.ones_like(local(p), dtype=p.dtype) for n, p in self.params.items()}
@@ -81,7 +82,7 @@ class Pruner:
         self.hidden = None
         if mask_mode == "behind_mask":
             self.hidden = {n: torch.zeros_like(local(p)) for n, p in self.params.items()}
-            self.scorer.hidden = self.hidden
+            self.method.hidden = self.hidden
         self.schedule: CubicSchedule | None = None
         self.last_threshold = float("nan")
         self.history: list[dict] = []  # one entry per mask update: step, scheduled and measured sparsity
@@ -95,7 +96,7 @@ class Pruner:
     @torch.no_grad()
     def before_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> None:
         # Scores first: a straight-through score needs `dL/dW'` at pruned positions too (elsewhere it is unchanged).
-        self.scorer.before_step(optimizer)
+        self.method.before_step(optimizer)
         if self.mask_mode in MASKED_GRADIENTS:
             for n, p in self.params.items():
                 if p.grad is not None:
@@ -104,14 +105,14 @@ class Pruner:
     @torch.no_grad()
     def after_optimizer_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> bool:
         """Score this step, update the masks when the schedule says so. Returns whether the masks changed."""
-        self.scorer.after_step(optimizer)
-        if not self.scorer.schedules_masks:
+        self.method.after_step(optimizer)
+        if not self.method.schedules_masks:
             return False  # gRDA, or fine-tuning after structured selection: no mask is forced
         schedule = self.schedule
         if schedule is None:
             raise RuntimeError("Pruner.set_schedule must be called before training")
         if schedule.closes_window(step):
-            self.scorer.end_window()
+            self.method.end_window()
         updated = False
         if schedule.updates_mask(step) and self._mask_would_change(schedule.sparsity(step)):
             self.update_masks(schedule.sparsity(step), optimizer)
@@ -131,7 +132,7 @@ class Pruner:
 
     @torch.no_grad()
     def update_masks(self, sparsity: float, optimizer: torch.optim.Optimizer | None = None) -> None:
-        scores = self.scorer.scores()
+        scores = self.method.scores()
         for n, s in scores.items():
             if not torch.isfinite(s).all():
                 raise FloatingPointError(f"non-finite importance scores in {n} at step {len(self.history)} of the mask updates")
@@ -187,7 +188,7 @@ class Pruner:
 
     def sparsity(self) -> float:
         """Fraction of pruned positions according to the masks (measured zeros for methods without a schedule)."""
-        if not self.scorer.schedules_masks:
+        if not self.method.schedules_masks:
             return self.report()["overall"]
         return self._num_pruned / self.num_weights
 
@@ -201,13 +202,13 @@ class Pruner:
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        scorer_state = self.scorer.state_dict()
+        scorer_state = self.method.state_dict()
         tensors = {f"mask.{n}": m.to(torch.uint8) for n, m in self.masks.items()}
         if self.hidden is not None:
             tensors.update({f"hidden.{n}": h for n, h in self.hidden.items()})
         tensors.update({f"scorer.{k}": v for k, v in scorer_state["tensors"].items()})
         meta = {
-            "method": self.method,
+            "method": self.method.name,
             "scorer": scorer_state["meta"],
             "last_threshold": self.last_threshold if math.isfinite(self.last_threshold) else None,
             "history": self.history,
@@ -217,8 +218,8 @@ class Pruner:
 
     def load_state_dict(self, state: dict) -> None:
         tensors, meta = state["tensors"], state["meta"]
-        if meta["method"] != self.method:
-            raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method!r}")
+        if meta["method"] != self.method.name:
+            raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method.name!r}")
         shard = shard_position(self.group)
         if meta.get("shard") != shard:
             raise ValueError(f"checkpoint holds the pruning state of shard {meta.get('shard')} ([rank, processes]); "
@@ -227,7 +228,7 @@ class Pruner:
         if self.hidden is not None:
             for n, h in self.hidden.items():
                 h.copy_(tensors[f"hidden.{n}"])
-        self.scorer.load_state_dict(
+        self.method.load_state_dict(
             {"tensors": {k[len("scorer."):]: v for k, v in tensors.items() if k.startswith("scorer.")}, "meta": meta["scorer"]}
         )
         self.last_threshold = float("nan") if meta["last_threshold"] is None else meta["last_threshold"]

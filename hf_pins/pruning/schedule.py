@@ -33,7 +33,7 @@ class CubicSchedule:
             raise ValueError("final_steps must be >= 1 so that the last step is at the target sparsity")
         if self.warmup_steps < 0 or self.warmup_steps + self.final_steps >= self.total_steps:
             raise ValueError(
-                f"pruning warm-up ({self.warmup_steps}) + final ({self.final_steps}) steps must be fewer than the "
+                f"dense warm-up ({self.warmup_steps}) + final ({self.final_steps}) steps must be fewer than the "
                 f"{self.total_steps} optimizer steps of this run"
             )
 
@@ -65,16 +65,16 @@ class CubicSchedule:
 
     @classmethod
     def from_args(cls, args, total_steps: int, steps_per_epoch: int) -> "CubicSchedule":
-        """The schedule a `PINSConfig` asks for (its `pruning_*` fields), for a run of `total_steps` optimizer steps."""
+        """The schedule a `PINSConfig` asks for (its `dense_warmup_*` and `pruning_final_*` fields), for a run of `total_steps` optimizer steps."""
         return cls.from_config(
             total_steps,
             args.target_sparsity,
-            warmup_steps=args.pruning_warmup_steps,
-            warmup_ratio=args.pruning_warmup_ratio,
+            warmup_steps=args.dense_warmup_steps,
+            warmup_ratio=args.dense_warmup_ratio,
             final_steps=args.pruning_final_steps,
             final_ratio=args.pruning_final_ratio,
             update_interval=args.mask_update_interval,
-            warmup_epochs=args.pruning_warmup_epochs,
+            warmup_epochs=args.dense_warmup_epochs,
             steps_per_epoch=steps_per_epoch,
         )
 

@@ -24,9 +24,9 @@ D the per-example gradients: the same greedy selection, with `G = D^T D`. The bi
 `auto`: both for each layer, bottom-up; the one whose model (layers below pruned as chosen, layers above intact) has
 the lower dev loss is kept.
 
-Budgets: `gfs_ffn_keep` / `gfs_heads_keep` of each layer (`gfs_budget: per_layer`), or of all layers together
+Budgets: `method_args.ffn_keep` / `heads_keep` of each layer (`budget: per_layer`), or of all layers together
 (`global`: the next unit goes to the layer where it removes the most error; errors on normalized hidden states, or on
-the loss, are comparable across layers). `gfs_tolerance`: within each budget, the fewest units (a prefix of the greedy
+the loss, are comparable across layers). `tolerance`: within each budget, the fewest units (a prefix of the greedy
 path, found by bisection on dev) that keep the dev accuracy (regression: the dev loss) within the tolerance of the
 unpruned model's. Only `target_sparsity` given: see `keep_from_target`.
 
@@ -36,7 +36,7 @@ fine-tuned on the task (the paper prunes trained networks). From a pre-trained e
 head and half the heads and FFN units, `auto` kept the [CLS] output at cosine 0.84 where `local` kept 0.89.)
 
 Cost: float64 Gram matrices of size (FFN width)^2 per layer (about 75 MB per BERT-base layer, twice that for
-`global`/`auto`), one forward pass over `gfs_samples` examples (plus a backward pass for `global`/`auto`, plus dev
+`global`/`auto`), one forward pass over `samples` examples (plus a backward pass for `global`/`auto`, plus dev
 evaluations for `auto` and the tolerance), and O(width * kept) work per selected unit.
 """
 from __future__ import annotations
@@ -284,16 +284,17 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
     m_before = [l.intermediate.dense.out_features for l in layers]
     heads_before = [head_shape(l)[0] for l in layers]
 
-    ffn_keep, heads_keep, rule = args.gfs_ffn_keep, args.gfs_heads_keep, None
+    settings = args.method_settings
+    ffn_keep, heads_keep, rule = settings.ffn_keep, settings.heads_keep, None
     if ffn_keep is None and heads_keep is None:
         ffn_keep, heads_keep, rule = keep_from_target(args.target_sparsity, layers[0])
     ffn_keep = 1.0 if ffn_keep is None else ffn_keep
     heads_keep = 1.0 if heads_keep is None else heads_keep
 
-    imitation, batch_size = args.gfs_imitation, args.per_device_eval_batch_size
-    train = sample_batches(train_dataset, collate, args.gfs_samples, batch_size, args.seed, device)
-    needs_dev = imitation == "auto" or args.gfs_tolerance is not None
-    dev = sample_batches(dev_dataset, collate, args.gfs_dev_samples, batch_size, args.seed, device) if needs_dev else []
+    imitation, batch_size = settings.imitation, args.per_device_eval_batch_size
+    train = sample_batches(train_dataset, collate, settings.samples, batch_size, args.seed, device)
+    needs_dev = imitation == "auto" or settings.tolerance is not None
+    dev = sample_batches(dev_dataset, collate, settings.dev_samples, batch_size, args.seed, device) if needs_dev else []
     if not train or (needs_dev and not dev):
         raise ValueError("greedy forward selection needs train examples (and dev examples for 'auto' or a tolerance)")
 
@@ -310,7 +311,7 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
                 selectors[index, kind] = (GreedySelector(s["g_ffn"] / n), GreedySelector(s["g_heads"] / n))
 
     # Units per layer: the budget.
-    if args.gfs_budget == "global":
+    if settings.budget == "global":
         lead = "global" if imitation == "global" else "local"
         k_ffn = allocate([selectors[i, lead][0] for i in range(len(layers))],
                          sum(_count(ffn_keep, m) for m in m_before))
@@ -326,8 +327,8 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
         with gated(layers, plan):
             result = evaluate(model, dev, is_regression)
         if is_regression:
-            return result["loss"] <= reference["loss"] + args.gfs_tolerance
-        return result["accuracy"] >= reference["accuracy"] - args.gfs_tolerance
+            return result["loss"] <= reference["loss"] + settings.tolerance
+        return result["accuracy"] >= reference["accuracy"] - settings.tolerance
 
     plan: dict[int, dict] = {}
     per_layer = []
@@ -345,7 +346,7 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
             entry["dev_loss"] = losses
         entry["imitation"] = chosen
         layer_plan = candidates[chosen]
-        if args.gfs_tolerance is not None:  # heads first (FFN intact), then FFN units
+        if settings.tolerance is not None:  # heads first (FFN intact), then FFN units
             ffn_sel, head_sel = selectors[index, chosen]
 
             def build(k_f, k_h, ffn_intact=False):
@@ -371,10 +372,10 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
     structure = {
         "method": "greedy forward selection",
         "imitation": imitation,
-        "budget": args.gfs_budget,
+        "budget": settings.budget,
         "ffn_keep": ffn_keep,
         "heads_keep": heads_keep,
-        "tolerance": args.gfs_tolerance,
+        "tolerance": settings.tolerance,
         "target_rule": rule,
         "selection_examples": sum(len(_split(b)[1]) for b in train),
         "ffn_units_kept": [e["ffn_units"] for e in per_layer],

@@ -10,37 +10,54 @@ respect to `S` and the penalty `lambda_t * |S|_1`, one proximal-gradient step (u
     S <- soft_threshold(S - theta * g, lambda_t),   soft_threshold(x, l) = sign(x) * max(|x| - l, 0),
 
 the exact minimiser of `lambda_t * |S|_1 + 1/2 * |S - (S - theta * g)|^2`. (Adding the subgradient `lambda * sign(S)`
-instead would make the scores jitter around 0 rather than reach it.) `lambda_t = soft_movement_l1 * mean|theta * g|`,
+instead would make the scores jitter around 0 rather than reach it.) `lambda_t = l1 * mean|theta * g|`,
 the mean over all prunable weights at that step: the penalty is in units of a typical weight's movement, so one value
-fits any model, task and learning rate. With `movement_lr_weighted`, `theta * g` and the mean are both lr-weighted.
+fits any model, task and learning rate. With `lr_weighted`, `theta * g` and the mean are both lr-weighted.
 
 What this does to the ranking: a weight whose movement is not consistent enough to outrun the penalty is held at
 exactly 0 and its history is forgotten (it restarts from 0). Weights moving consistently away from zero (S > 0) rank
 above the undecided ones (S = 0), which rank above those moving consistently towards zero (S < 0); among the undecided,
 ties are broken by `|theta|`, so the weights without movement evidence fall back to magnitude pruning. With
-`soft_movement_l1 = 0` this is exactly `movement`.
+`l1 = 0` this is exactly `movement`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from .movement import MovementScorer
-from ..sharding import all_reduce_max, all_reduce_sum, local
+from ..pruning.sharding import all_reduce_max, all_reduce_sum, local
+from .base import check_settings
+from .movement import SANH_2020, Movement, MovementSettings
+
+
+@dataclass
+class SoftMovementSettings(MovementSettings):
+    l1: float = field(default=0.1, metadata={
+        "help": "L1 penalty on the scores, in units of the step's mean |theta * g| over all prunable weights (>= 0; "
+                "0 is movement pruning)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_settings(self, {"l1": (self.l1 >= 0, "a number >= 0")})
 
 
 def soft_threshold(x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * (x.abs() - level).clamp_min(0.0)
 
 
-class SoftMovementScorer(MovementScorer):
+class SoftMovement(Movement):
     name = "soft_movement"
+    display_name = "soft movement pruning"
+    paper = SANH_2020
+    summary = ("Movement scores under an L1 penalty (a proximal step per optimizer step); the mask follows the "
+               "sparsity schedule.")
+    settings_class = SoftMovementSettings
 
-    def __init__(self, params, args=None):
-        super().__init__(params, args)
-        self.l1 = float(getattr(args, "soft_movement_l1", 0.1))
-        if self.l1 < 0:
-            raise ValueError(f"soft_movement_l1 must be >= 0, got {self.l1}")
+    def __init__(self, params, args=None, settings=None):
+        super().__init__(params, args, settings)
+        self.l1 = float(self.settings.l1)
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import torch
 
-from .base import SmoothedScorer
-from ..sharding import local
+from ..pruning.sharding import local
+from .base import Paper, SmoothedMethod
 
 
-class PLATONScorer(SmoothedScorer):
+class PLATON(SmoothedMethod):
     name = "platon"
+    display_name = "PLATON"
+    paper = Paper(authors="Zhang et al.",
+                  title="PLATON: Pruning Large Transformer Models with Upper Confidence Bound of Weight Importance",
+                  venue="ICML 2022", url="https://arxiv.org/abs/2206.12562")
+    summary = "Weights are scored by `|theta * g|`, smoothed, and multiplied by the uncertainty of that estimate."
 
     @torch.no_grad()
     def before_step(self, optimizer) -> None:

@@ -5,11 +5,11 @@ Sanh et al. learn one score `S` per weight through the straight-through estimato
 sum, taken at the weights the forward pass used (`theta(t)`, before the optimizer's step) and the gradient of the whole
 objective (task loss plus self-regularization):  `S(t) = sum_{s <= t} -theta(s) * g(s)`, starting from 0.
 
-* `movement_lr_weighted=False` (default): the plain sum. A constant score learning rate only rescales it and leaves
+* `lr_weighted: false` (default): the plain sum. A constant score learning rate only rescales it and leaves
   the ranking unchanged.
-* `movement_lr_weighted=True`: each term times the weight's learning rate at that step, as when the scores are trained
+* `lr_weighted: true`: each term times the weight's learning rate at that step, as when the scores are trained
   by SGD on the same learning-rate schedule as the weights.
-* `movement_score_update="adam"` (the reference code, which trains the scores with Adam): each term is replaced by
+* `score_update: adam` (the reference code, which trains the scores with Adam): each term is replaced by
   Adam's normalised step on the score gradient `theta * g` (beta1 0.9, beta2 0.999, eps 1e-8, unit step), so every
   score moves by about 1 per step in the direction its weight consistently moves: the ranking follows how consistently
   a weight moves away from or towards zero, not how large `theta * g` is. The default `"sum"` is the paper's
@@ -23,24 +23,42 @@ it returns when the score climbs back); with `persistent` masks it is zeroed for
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from .base import Scorer, learning_rates
-from ..sharding import local
+from ..pruning.sharding import local
+from .base import Paper, PruningMethod, check_settings, learning_rates
 
 SCORE_UPDATES = ("sum", "adam")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+SANH_2020 = Paper(authors="Sanh, Wolf & Rush", title="Movement Pruning: Adaptive Sparsity by Fine-Tuning",
+                  venue="NeurIPS 2020", url="https://arxiv.org/abs/2005.07683")
 
 
-class MovementScorer(Scorer):
+@dataclass
+class MovementSettings:
+    lr_weighted: bool = field(default=False, metadata={
+        "help": "Each step's -theta * g is multiplied by the weight's learning rate (scores trained on the weights' "
+                "schedule) instead of summed plainly."})
+    score_update: str = field(default="sum", metadata={
+        "help": "'sum' (the paper's plain sum of -theta * g) or 'adam' (the reference code's scores trained by Adam)."})
+
+    def __post_init__(self):
+        check_settings(self, {"score_update": (self.score_update in SCORE_UPDATES, f"one of {', '.join(SCORE_UPDATES)}")})
+
+
+class Movement(PruningMethod):
     name = "movement"
+    display_name = "movement pruning"
+    paper = SANH_2020
+    summary = "Weights that move towards zero during fine-tuning (learned scores accumulating `-theta * g`) are pruned."
+    settings_class = MovementSettings
 
-    def __init__(self, params, args=None):
-        super().__init__(params, args)
-        self.lr_weighted = bool(getattr(args, "movement_lr_weighted", False))
-        self.update = getattr(args, "movement_score_update", "sum")
-        if self.update not in SCORE_UPDATES:
-            raise ValueError(f"movement_score_update must be one of {SCORE_UPDATES}, got {self.update!r}")
+    def __init__(self, params, args=None, settings=None):
+        super().__init__(params, args, settings)
+        self.lr_weighted = self.settings.lr_weighted
+        self.update = self.settings.score_update
         zeros = lambda: {n: torch.zeros(local(p).shape, dtype=torch.float32, device=p.device) for n, p in params.items()}  # noqa: E731
         self.score = zeros()
         if self.update == "adam":
