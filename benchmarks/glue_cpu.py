@@ -10,8 +10,8 @@ parts).
     python benchmarks/glue_cpu.py --glue-dir ../shared/glue                 # the CPU grid (long)
     python benchmarks/glue_cpu.py --budget gpu --workers 14 --seeds 42 43 44 # larger budget, 14 runs side by side (GPU)
     python benchmarks/glue_cpu.py --quick --output /tmp/quick.json          # a few minutes: is the harness whole?
-    python benchmarks/glue_cpu.py --budget gpu --set pruning.warmup_epochs=2 --output /tmp/variant.json  # a variant
-    python benchmarks/glue_cpu.py --budget gpu --seeds 43 --skip-cells-in benchmarks/results/glue_cpu_90_seed43.json \\
+    python benchmarks/glue_cpu.py --budget gpu --set pruning.dense_warmup_epochs=2 --output /tmp/variant.json  # a variant
+    python benchmarks/glue_cpu.py --budget gpu --seeds 43 --skip-cells-in benchmarks/results/glue/glue_cpu_90_seed43.json \\
         --output /tmp/seed43.json   # only the cells of seed 43 that no named file holds yet
 
 Scores are in percent, GLUE's convention: STS-B Pearson, CoLA Matthews, MRPC mean of F1 and accuracy, others accuracy.
@@ -309,13 +309,13 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu",
                         help="epochs and training examples per task (the same for every method on a task)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="a recipe override for every cell (repeatable), e.g. pruning.warmup_epochs=2")
+                        help="a recipe override for every cell (repeatable), e.g. pruning.dense_warmup_epochs=2")
     parser.add_argument("--workers", type=int, default=1, help="cells run side by side (one process each)")
     parser.add_argument("--stop-after", type=float, default=None,
                         help="seconds: start no cell expected to end later (resume the rest another time)")
     parser.add_argument("--skip-cells-in", nargs="+", type=Path, default=[], metavar="JSON",
                         help="result files of the same grid (budget and --set) whose cells are not run again here")
-    parser.add_argument("--output", type=Path, default=None, help="default benchmarks/results/glue_<budget>.json")
+    parser.add_argument("--output", type=Path, default=None, help="default benchmarks/results/glue/glue_<budget>.json")
     parser.add_argument("--scratch", default="/tmp/hf_pins_glue_cpu")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
@@ -335,7 +335,7 @@ def main(argv=None) -> int:
         return 0
 
     started = time.monotonic()
-    output = options.output or RESULTS_DIR / f"glue_{options.budget}.json"
+    output = options.output or RESULTS_DIR / "glue" / f"glue_{options.budget}.json"
     budget = QUICK_BUDGET if options.quick else BUDGETS[options.budget]
     command = "python benchmarks/glue_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
     state = json.loads(output.read_text()) if output.exists() else None

@@ -28,7 +28,7 @@ from hf_pins import inference_benchmark as ib  # noqa: E402
 from hf_pins import runtime as rt  # noqa: E402
 from hf_pins.commands.export import glue_examples  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results" / "inference_minilm_glue.json"
+RESULTS = REPO / "benchmarks" / "results" / "inference" / "inference_minilm_glue.json"
 SECTION = "## Inference speed of the grid's pruned MiniLM models"
 
 
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     if options.update_benchmarks_md:
         from inference_speed import update_benchmarks_md
 
-        update_benchmarks_md(section, title=SECTION)
+        update_benchmarks_md()
     return 0
 
 

@@ -1,12 +1,12 @@
 """Tables and plots of the mini-GLUE grid, from its JSON alone (`benchmarks/glue_cpu.py` writes it).
 
-    python benchmarks/glue_report.py benchmarks/results/glue_gpu.json --update-benchmarks-md
+    python benchmarks/glue_report.py benchmarks/results/glue/glue_gpu.json --seeds-json MORE.json ...
 
 Per sparsity: one table of methods by tasks with a task-average column (scores in percent: STS-B Pearson, CoLA
 Matthews, MRPC mean of F1 and accuracy, others accuracy), means over the seeds a cell has; a cell without a run shows
 "–" and its method gets no average. Plots: test score against sparsity (task average per method) and training time per
-method. `--update-benchmarks-md` rewrites only the part of BENCHMARKS.md between this script's two markers, so the
-hand-written reading of the results next to it is kept. `--compare OLD.json` adds each method's averages in an earlier
+method. BENCHMARKS.md's and docs/research.md's tables come from these functions through `benchmarks/report.py`, which
+names the committed files; this script prints the whole analysis of any set of result files. `--compare OLD.json` adds each method's averages in an earlier
 grid next to this one's; `--seeds-json MORE.json [...]` adds the spread over seeds of the cells those files repeat,
 each of their methods' task average over the seeds every task has, and PINS's difference to each, seed by seed, with
 a paired 95% Student's t interval by which the goal is judged over seeds (met, not met, or undecided).
@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from glue_cpu import METHODS, TASKS, cell_key  # noqa: E402
 
-BEGIN, END = "<!-- glue-report:begin -->", "<!-- glue-report:end -->"
 PRUNING = [m for m in METHODS if m != "dense"]
 SEEDS_PROJECTED = 500  # the most seeds `seeds_to_decide` looks at
 
@@ -148,7 +147,7 @@ def report(data: dict, json_path: Path, images: list[Path], extra: list[str] = (
     tasks = [t for t in TASKS if t in settings["tasks"]]
     seeds = sorted({r["seed"] for r in runs})
     devices = sorted({r.get("device", m.get("device", "cpu")) for r in runs})
-    lines = [BEGIN, "",
+    lines = [
              f"From `{shown_path(json_path)}` ({len(runs)} runs; seeds {', '.join(map(str, seeds))}; "
              f"trained on: {', '.join(devices)}). Budget per task, the same for every method "
              f"(`{settings['budget_name']}` in `benchmarks/glue_cpu.py`):", ""]
@@ -188,7 +187,7 @@ def report(data: dict, json_path: Path, images: list[Path], extra: list[str] = (
             lines.append(f"  - on the common tasks only: best {ranked[0][1]} {ranked[0][0]:.2f}, PINS "
                          f"{common['averages']['pins']:.2f} (rank {[m for _, m in ranked].index('pins') + 1} of "
                          f"{len(ranked)}), dense {common['averages']['dense']:.2f}.")
-    lines += ["", *extra, *[f"![{p.stem}]({shown_path(p)})" for p in images], "", END]
+    lines += ["", *extra, *[f"![{p.stem}]({shown_path(p)})" for p in images]]
     return "\n".join(lines) + "\n"
 
 
@@ -489,19 +488,9 @@ def longer_schedules(grid: dict, runs: list[dict], longer: list[tuple[Path, dict
     return lines + [""]
 
 
-def update_benchmarks_md(block: str, path: Path = REPO / "BENCHMARKS.md") -> None:
-    text = path.read_text()
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block.rstrip("\n") + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Mini-GLUE: every method on five tasks\n\n" + block
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", type=Path, nargs="?", default=REPO / "benchmarks" / "results" / "glue_gpu.json")
-    parser.add_argument("--update-benchmarks-md", action="store_true")
+    parser.add_argument("json", type=Path, nargs="?", default=REPO / "benchmarks" / "results" / "glue" / "glue_gpu.json")
     parser.add_argument("--compare", type=Path, help="an earlier grid's JSON: its averages next to these")
     parser.add_argument("--seeds-json", type=Path, nargs="+", help="more seeds of some cells (one or more files)")
     parser.add_argument("--longer-json", type=Path, nargs="+", default=[],
@@ -541,8 +530,6 @@ def main(argv=None) -> int:
         everything = (runs + more) if options.seeds_json else data["runs"]
         extra += longer_schedules(data, everything, longer)
     block = report(data, path, images, extra)
-    if options.update_benchmarks_md:
-        update_benchmarks_md(block)
     print(block)
     return 0
 

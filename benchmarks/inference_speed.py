@@ -13,7 +13,7 @@ they kept busy during each measurement are recorded next to it.
 
     python benchmarks/inference_speed.py                        # speed (about 5 minutes on 2 cores) + accuracy
     python benchmarks/inference_speed.py --prepare-accuracy-model  # once: fine-tune + prune MiniLM on SST-2
-    python benchmarks/inference_speed.py --update-benchmarks-md    # also rewrite "## Inference speed" in BENCHMARKS.md
+    python benchmarks/inference_speed.py --update-benchmarks-md    # then rewrite BENCHMARKS.md's tables (benchmarks/report.py)
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from hf_pins import inference_benchmark as ib  # noqa: E402
 from hf_pins import runtime as rt  # noqa: E402
 from hf_pins.pruning.targets import find_prunable, sparsity_report  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results" / "inference_bert_base.json"
+RESULTS = REPO / "benchmarks" / "results" / "inference" / "inference_bert_base.json"
 SECTION = "## Inference speed"
 DEFAULT_ACCURACY_MODEL = REPO / "outputs" / "bench" / "minilm-sst2-sparse80"
 NOTES = [
@@ -306,17 +306,11 @@ def markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_benchmarks_md(section: str, path: Path = REPO / "BENCHMARKS.md", title: str = SECTION):
-    """Replace only the section headed `title` (up to the next `## ` heading), or append it; other sections belong to
-    other benchmarks."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    start = text.find(title + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(title))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text if text.endswith("\n") else text + "\n")
+def update_benchmarks_md(section: str = "", **_) -> None:
+    """BENCHMARKS.md's tables are generated from the committed JSON: `benchmarks/report.py` rewrites them all."""
+    import report
+
+    report.main([])
 
 
 # --------------------------------------------------------------------------------------------------------------------

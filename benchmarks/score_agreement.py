@@ -10,7 +10,7 @@ too. A shadow of the driver's own criterion (`pins` beside a PINS run) must agre
 shadows see what the driver sees.
 
     python benchmarks/score_agreement.py --task cola --sparsity 0.9 --glue-dir ../shared/glue \\
-        --output benchmarks/results/score_agreement.json      # adds (or replaces) this run in the file
+        --output benchmarks/results/score_agreement/score_agreement.json      # adds (or replaces) this run in the file
 
 Shadows: `pins` (the optimizer's update), `pins_sgd` (the released code's SGD stand-in `theta - lr * g`), `platon`,
 `magnitude` (`|theta|`, a criterion that is known to choose differently: the scale of "different").
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe override")
     parser.add_argument("--glue-dir", default="../shared/glue")
     parser.add_argument("--scratch", default="/tmp/hf_pins_agreement")
-    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "score_agreement.json"))
+    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "score_agreement" / "score_agreement.json"))
     parser.add_argument("--quick", action="store_true", help="the grid's quick budget (a few steps: does it run?)")
     options = parser.parse_args(argv)
 

@@ -2,7 +2,7 @@
 `Trainer` fine-tuning, on the same model, data and batches, in one run.
 
 Each configuration runs in its own process (so peak RSS is its own); the parent prints a table and writes
-`benchmarks/results/step_overhead.json`. Step time is measured from `on_step_begin` to `on_step_end` (forward,
+`benchmarks/results/step_overhead/step_overhead.json`. Step time is measured from `on_step_begin` to `on_step_end` (forward,
 backward, optimizer step, scores and masks; evaluations on the dev split are excluded, they are the same for all).
 Steps before the teacher exists are excluded for self-regularized runs, so the teacher's forward pass is always paid.
 
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "step_overhead.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "step_overhead" / "step_overhead.json"
 # gfs is left out: its selection is a one-off before training, and its fine-tuning is plain fine-tuning.
 DEFAULT_CONFIGS = ("plain", "pins", "pins_no_selfreg", "magnitude", "movement", "soft_movement", "platon", "grda")
 

@@ -5,7 +5,7 @@ batches since the evaluation before (None where nothing was distilled). This pri
 mean of those values over the ramp (evaluations after the dense warm-up, before the target) and over the final phase
 (at the target), the last one, and the teacher refreshes.
 
-    python benchmarks/teacher_weight.py benchmarks/results/teacher_weight_logs/*.json
+    python benchmarks/teacher_weight.py benchmarks/results/teacher_weight/teacher_weight_logs/*.json
 """
 
 from __future__ import annotations
