@@ -109,7 +109,7 @@ def cell_recipe(task: str, method: str, sparsity: float, seed: int, glue_dir: st
     if quick:
         # One epoch of a few steps: the recipes' epoch of dense warm-up would leave no step to prune in.
         overrides += ["data.max_eval_samples=32", "training.eval_steps=2", "pruning.mask_update_interval=1",
-                      "pruning.warmup_epochs=0", "pruning.warmup_ratio=0.1"]
+                      "pruning.dense_warmup_epochs=0", "pruning.dense_warmup_ratio=0.1"]
     return load_recipe(REPO / "recipes" / f"minilm-{task}.yaml", overrides=overrides), overrides
 
 

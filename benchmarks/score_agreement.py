@@ -36,16 +36,18 @@ SHADOWS = ("pins", "pins_sgd", "platon", "magnitude")
 
 def shadow_scorers(params, args, names):
     """Scorers of the named criteria over the driver's prunable weights, with the driver's smoothing settings."""
-    from hf_pins.pruning.scorers import MagnitudeScorer, PINSScorer, PLATONScorer
+    import dataclasses
+
+    from hf_pins.methods import PINS, PLATON, Magnitude
 
     smoothing = {"score_beta1": args.score_beta1, "score_beta2": args.score_beta2}
+    experimental = args.experimental_settings
+    sgd = dataclasses.replace(experimental, importance_update="sgd")
     made = {
-        "pins": lambda: PINSScorer(params, SimpleNamespace(**smoothing, importance_update=args.importance_update,
-                                                           importance_form=args.importance_form)),
-        "pins_sgd": lambda: PINSScorer(params, SimpleNamespace(**smoothing, importance_update="sgd",
-                                                               importance_form=args.importance_form)),
-        "platon": lambda: PLATONScorer(params, SimpleNamespace(**smoothing)),
-        "magnitude": lambda: MagnitudeScorer(params, None),
+        "pins": lambda: PINS(params, SimpleNamespace(**smoothing, experimental_settings=experimental)),
+        "pins_sgd": lambda: PINS(params, SimpleNamespace(**smoothing, experimental_settings=sgd)),
+        "platon": lambda: PLATON(params, SimpleNamespace(**smoothing)),
+        "magnitude": lambda: Magnitude(params, None),
     }
     return {name: made[name]() for name in names}
 
