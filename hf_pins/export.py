@@ -665,7 +665,7 @@ def export_model(
     source, out = check_export_request(model_dir, output, sequence_length=sequence_length, batch_size=batch_size,
                                        overwrite=overwrite, opset=opset)
     options = Int8Options(calibration_texts, eval_examples, activation_percentile) if int8 else None
-    with io.stop_on_signals("export", keeps=f"nothing was written, {out} is as it was"), \
+    with io.stop_on_signals("export", keeps=f"nothing was written, {out} is as it was") as stop, \
             io.staged_dir(out, "--output") as staging:
         model, tokenizer = _load_pytorch(source)
         log(f"exporting {source} to {out / ONNX_NAME} (optimum, text-classification)")
@@ -678,6 +678,7 @@ def export_model(
             report["int8"] = _export_int8(fp32, options, log)
             report["files"].update({"int8": INT8_NAME, "int8_static": INT8_STATIC_NAME})
         io.write_json(staging / REPORT_NAME, report)
+        stop.check()  # a signal a library swallowed still stops the export before it is moved into place
     log(f"wrote {out / REPORT_NAME}")
     return report
 

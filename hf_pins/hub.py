@@ -301,9 +301,10 @@ def push_model(
         _files_to_upload(model_dir, include_onnx)  # fail before creating anything
         io.check_writable(out, "--dry-run")
         # Built in a staging folder and moved into place when complete: a dry run writes the whole upload or nothing.
-        with io.stop_on_signals("push --dry-run", keeps=f"nothing was written to {out}"), \
+        with io.stop_on_signals("push --dry-run", keeps=f"nothing was written to {out}") as stop, \
                 io.staged_dir(out, "--dry-run") as staging:
             files = _assemble(model_dir, staging, repo_id, include_onnx)
+            stop.check()
         logger.info("dry run: wrote %d files for %s into %s; nothing uploaded", len(files), repo_id, out)
         return str(out)
 

@@ -229,27 +229,54 @@ def write_json(path: str | os.PathLike, obj: Any, flag: str = "", **dumps) -> Pa
     return write_text(path, json.dumps(obj, **{"indent": 2, **dumps}) + "\n", flag)
 
 
-@contextlib.contextmanager
-def stop_on_signals(what: str, keeps: str) -> Iterator[None]:
-    """Turn the first SIGINT/SIGTERM inside the block into `RunStopped` ("SIGTERM during export; ..."), so `finally`
-    blocks and staged writes clean up and the command prints one line. Further signals are ignored while it unwinds.
+class _Signalled(BaseException):
+    """Raised by the signal handler. A BaseException, like KeyboardInterrupt, so that the libraries' broad
+    `except Exception` blocks around imports and file reads let it through to `stop_on_signals`."""
 
-    `keeps` says what the user still has, e.g. "nothing was written to out/". Outside the main thread signals cannot
-    be handled and the block runs as is."""
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class SignalGuard:
+    """What `stop_on_signals` yields: `check()` raises if a signal arrived, for a last look before committing."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise _Signalled(self.signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals(what: str, keeps: str) -> Iterator[SignalGuard]:
+    """Turn the first SIGINT/SIGTERM inside the block into `RunStopped` ("SIGTERM during export; ..."), after
+    `finally` blocks and staged writes inside it have cleaned up, so the command prints one line and exits with
+    128 + the signal number. Further signals are ignored while it unwinds.
+
+    The handler raises where the program is. A library may turn that into another exception (pybind11 makes an
+    ImportError of it during an import) or swallow it: any exception after a signal is reported as the stop, and the
+    guard's `check()` before a commit catches a swallowed one. `keeps` says what the user still has, e.g. "nothing
+    was written to out/". Outside the main thread signals cannot be handled and the block runs as is."""
+    guard = SignalGuard()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield guard
         return
-    state = {"stopping": False}
 
     def handler(signum, frame):
-        if state["stopping"]:
+        if guard.signum is not None:
             return
-        state["stopping"] = True
-        raise RunStopped(f"{signal.Signals(signum).name} during {what}; {keeps}", signum)
+        guard.signum = signum
+        raise _Signalled(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield guard
+    except BaseException:
+        if guard.signum is None:
+            raise
+        raise RunStopped(f"{signal.Signals(guard.signum).name} during {what}; {keeps}", guard.signum) from None
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
