@@ -560,7 +560,8 @@ def _load_pytorch(model_dir: Path):
     try:
         model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
     except Exception as exc:  # noqa: BLE001 - the user's files, already checked; report whatever else the library says
-        raise ModelError(f"{model_dir} cannot be loaded as a sequence-classification model: {_first_line(exc)}") from None
+        raise ModelError(f"{model_dir} cannot be loaded as a sequence-classification model: "
+                         f"{_first_line(exc)}") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     except Exception as exc:  # noqa: BLE001

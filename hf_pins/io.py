@@ -110,6 +110,18 @@ def check_output_file(path: str | os.PathLike, flag: str = "") -> Path:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: Path, default: int) -> None:
+    """mkdtemp/mkstemp create private (0700/0600) entries; what is moved into place gets the mode a plain mkdir or
+    open would have given it, or the mode of the file it replaces."""
+    os.chmod(path, default & ~_umask())
+
+
 def _make_parents(folder: Path) -> list[Path]:
     """mkdir -p, returning the folders it created (deepest last), so that a failure can remove them again."""
     created = []
@@ -163,6 +175,7 @@ def staged_dir(final: str | os.PathLike, flag: str = "") -> Iterator[Path]:
     try:
         created = _make_parents(final.parent)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}{STAGING_MARK}", dir=final.parent))
+        _usual_mode(staging, 0o777)
     except OSError as exc:
         raise output_error(exc, final, flag) from None
     try:
@@ -184,9 +197,13 @@ def staged_file(final: str | os.PathLike, flag: str = "") -> Iterator[Path]:
         created = _make_parents(final.parent)
         fd, name = tempfile.mkstemp(prefix=f".{final.name}{STAGING_MARK}", dir=final.parent)
         os.close(fd)
+        tmp = Path(name)
+        if final.is_file():
+            os.chmod(tmp, final.stat().st_mode & 0o7777)
+        else:
+            _usual_mode(tmp, 0o666)
     except OSError as exc:
         raise output_error(exc, final, flag) from None
-    tmp = Path(name)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

@@ -41,6 +41,18 @@ def resolve_model_path(name_or_path: str, key: str = "model.name_or_path") -> st
     return path
 
 
+def resolve_tokenizer_path(value: str, key: str = "model.tokenizer") -> str:
+    """Like `resolve_model_path`, for a tokenizer: a folder of tokenizer files needs no config.json."""
+    try:
+        path = resolve_package_path(value, key)
+    except UserError as exc:
+        raise ModelError(str(exc)) from None
+    local = os.path.expanduser(path)
+    if path.startswith((".", "/", "~")) and not os.path.isdir(local):
+        raise ModelError(f"{key}: {path} is not a directory (expected a tokenizer folder or a Hub id)")
+    return path
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
 
@@ -174,7 +186,7 @@ def check_model_source(model_spec: dict, task: TaskSpec) -> str:
     tokenizer = model_spec.get("tokenizer")
     check_model_files(name, tokenizer=not tokenizer)
     if tokenizer:
-        tokenizer_dir = _local_dir(resolve_model_path(tokenizer, "model.tokenizer"))
+        tokenizer_dir = _local_dir(resolve_tokenizer_path(tokenizer))
         if tokenizer_dir is not None:
             check_tokenizer_files(tokenizer_dir, "model.tokenizer")
     folder = _local_dir(name)
@@ -213,21 +225,24 @@ def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
     try:
         config = AutoConfig.from_pretrained(name, **common)
     except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {_first_line(exc)}") from None
+        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: "
+                         f"{_first_line(exc)}") from None
     check_labels(config, task, "model.name_or_path", model_spec["name_or_path"])
     tokenizer_key = "model.tokenizer" if model_spec.get("tokenizer") else "model.name_or_path"
     tokenizer_name = model_spec.get("tokenizer") or model_spec["name_or_path"]
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            resolve_model_path(model_spec["tokenizer"], "model.tokenizer") if model_spec.get("tokenizer") else name,
+            resolve_tokenizer_path(model_spec["tokenizer"]) if model_spec.get("tokenizer") else name,
             **common)
     except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"{tokenizer_key} {tokenizer_name!r}: the tokenizer cannot be loaded: {_first_line(exc)}") from None
+        raise ModelError(f"{tokenizer_key} {tokenizer_name!r}: the tokenizer cannot be loaded: "
+                         f"{_first_line(exc)}") from None
     try:
         config = AutoConfig.from_pretrained(name, **common, **labels)
         model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
     except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {_first_line(exc)}") from None
+        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: "
+                         f"{_first_line(exc)}") from None
     check_tokenizer_fits(tokenizer, model, tokenizer_key, tokenizer_name)
     return model, tokenizer
 

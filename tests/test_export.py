@@ -141,7 +141,8 @@ def test_int8_keeps_zeros_and_runs_in_onnxruntime(exported):
         assert np.all(weight[original == 0] == 0), "an exact zero became non-zero"
     assert not any(n.op_type == "MatMul" and n.input[1] in fp32 and n.input[1] in inits for n in graph.node)
     # The report's claim is a measurement of the written files: it agrees with this test's own count.
-    lost = sum(int(((fp32[n.input[1].removesuffix("_int8")] == 0) & (inits[n.input[1]] != 0)).sum()) for n in matmul_int)
+    lost = sum(int(((fp32[n.input[1].removesuffix("_int8")] == 0) & (inits[n.input[1]] != 0)).sum())
+               for n in matmul_int)
     assert report["int8"]["zeros_lost"] == lost == 0
     assert report["int8"]["zeros_kept"] is True
     assert report["int8"]["sparsity"]["int8"] >= report["int8"]["sparsity"]["fp32"] == pytest.approx(0.8, abs=0.01)
@@ -184,7 +185,8 @@ def zero_and_share(src: Path) -> list[str]:
             for part in ("query", "key"):
                 getattr(layer.attention.self, part).weight.zero_()
                 zeroed.append(f"bert.encoder.layer.{i}.attention.self.{part}.weight")
-        model.bert.encoder.layer[1].attention.self.value.weight.copy_(model.bert.encoder.layer[0].attention.self.value.weight)
+        layers = model.bert.encoder.layer
+        layers[1].attention.self.value.weight.copy_(layers[0].attention.self.value.weight)
     model.save_pretrained(src)
     return zeroed
 

@@ -8,7 +8,6 @@ counted in FAULT_CLASSES at the end (the documentation's table comes from `pytho
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -189,6 +188,26 @@ def test_train_model_faults(fault, tiny_recipe, tiny_model_dir, tmp_path, capsys
     out = tmp_path / "out"
     _refused(capsys, ["train", str(tiny_recipe), "--output-dir", str(out), "--set", f"model.name_or_path={broken}"],
              "model.name_or_path", fragment)
+    assert not out.exists()
+
+
+def _tokenizer_only(tiny_model_dir: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy2(tiny_model_dir / name, folder / name)
+    return folder
+
+
+def test_train_broken_tokenizer_folder_is_blamed_on_model_tokenizer(tiny_recipe, tiny_model_dir, tmp_path, capsys):
+    from hf_pins.data.tasks import get_task
+    from hf_pins.modeling import check_model_source
+
+    tokenizer = _tokenizer_only(tiny_model_dir, tmp_path / "tokenizer")
+    check_model_source({"name_or_path": str(tiny_model_dir), "tokenizer": str(tokenizer)}, get_task("rte"))
+    _truncate(tokenizer / "tokenizer.json")
+    out = tmp_path / "out"
+    _refused(capsys, ["train", str(tiny_recipe), "--output-dir", str(out), "--set", f"model.tokenizer={tokenizer}"],
+             "model.tokenizer", "tokenizer.json")
     assert not out.exists()
 
 
@@ -457,6 +476,21 @@ def test_staged_folder_that_fails_leaves_the_previous_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+def test_staged_outputs_get_the_usual_permissions(tmp_path):
+    """Staging places are private while built (mkdtemp, mkstemp); what lands in place is as mkdir/open make it."""
+    from hf_pins import io
+
+    mask = os.umask(0o022)
+    try:
+        with io.staged_dir(tmp_path / "out"):
+            pass
+        io.write_text(tmp_path / "new.txt", "x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Signals during export
 
@@ -507,20 +541,63 @@ def test_sigterm_during_overwrite_keeps_the_previous_export(source, exported, tm
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# The count the documentation quotes
+# The count the documentation quotes: `python tests/test_faults.py` prints it from pytest's own collection
 
 FAULT_CLASSES = {
-    "broken file handed over (export source, PyTorch folder to benchmark)": len(SOURCE_FAULTS) + 2,
-    "broken export read by benchmark or hf_pins.runtime": len(EXPORT_FAULTS) + 3,
-    "broken or incompatible model, tokenizer or teacher for train": len(TRAIN_MODEL_FAULTS) + 1,
-    "impossible flag (opset, sequence length, glue flag, argparse)": 2 + 2 + 1 + 5,
-    "unwritable destination (export, benchmark --json, push --dry-run)": 5,
-    "full disk (tmpfs or a write that raises ENOSPC)": 7,
-    "signal during export (SIGTERM, SIGINT, SIGTERM during --overwrite)": 3,
+    "test_export_source_faults": "broken model folder given to export (weights, config, tokenizer)",
+    "test_benchmark_of_a_broken_pytorch_folder": "broken model folder given to export (weights, config, tokenizer)",
+    "test_benchmark_of_a_broken_export": "broken export given to benchmark or hf_pins.runtime (ONNX, report)",
+    "test_runtime_load_of_a_broken_export": "broken export given to benchmark or hf_pins.runtime (ONNX, report)",
+    "test_train_model_faults": "broken or incompatible model, tokenizer or teacher given to train",
+    "test_train_broken_tokenizer_folder_is_blamed_on_model_tokenizer": "broken or incompatible model, tokenizer or "
+                                                                        "teacher given to train",
+    "test_train_teacher_with_truncated_weights": "broken or incompatible model, tokenizer or teacher given to train",
+    "test_unsupported_opset": "impossible flag (opset, sequence length, GLUE folder, argparse)",
+    "test_benchmark_sequence_longer_than_the_model": "impossible flag (opset, sequence length, GLUE folder, argparse)",
+    "test_export_names_its_own_glue_flag": "impossible flag (opset, sequence length, GLUE folder, argparse)",
+    "test_command_line_mistakes_are_one_line": "impossible flag (opset, sequence length, GLUE folder, argparse)",
+    "test_export_into_an_unwritable_output": "unwritable destination (export, benchmark --json, push --dry-run)",
+    "test_benchmark_json_into_an_unwritable_path": "unwritable destination (export, benchmark --json, push --dry-run)",
+    "test_benchmark_json_that_is_a_folder": "unwritable destination (export, benchmark --json, push --dry-run)",
+    "test_push_dry_run_into_an_unwritable_folder": "unwritable destination (export, benchmark --json, push --dry-run)",
+    "test_export_into_a_read_only_mount": "unwritable destination (export, benchmark --json, push --dry-run)",
+    "test_export_onto_a_full_disk_leaves_nothing": "full disk (a small tmpfs, or a write that raises ENOSPC)",
+    "test_export_overwrite_on_a_full_disk_keeps_the_previous_export": "full disk (a small tmpfs, or a write that "
+                                                                      "raises ENOSPC)",
+    "test_benchmark_json_onto_a_full_disk_keeps_the_previous_file": "full disk (a small tmpfs, or a write that "
+                                                                    "raises ENOSPC)",
+    "test_push_dry_run_onto_a_full_disk_leaves_nothing": "full disk (a small tmpfs, or a write that raises ENOSPC)",
+    "test_atomic_write_on_a_full_disk_keeps_the_previous_file": "full disk (a small tmpfs, or a write that raises "
+                                                                "ENOSPC)",
+    "test_benchmark_json_on_a_full_disk_via_patched_write": "full disk (a small tmpfs, or a write that raises ENOSPC)",
+    "test_staged_folder_that_fails_leaves_the_previous_one": "full disk (a small tmpfs, or a write that raises "
+                                                             "ENOSPC)",
+    "test_signal_during_export_stops_cleanly": "signal during export (SIGTERM, SIGINT)",
+    "test_sigterm_during_overwrite_keeps_the_previous_export": "signal during export (SIGTERM, SIGINT)",
 }
 
-if __name__ == "__main__" and "--count" in sys.argv:
-    print("| class | cases |\n| --- | --- |")
-    for name, count in FAULT_CLASSES.items():
+
+NOT_FAULTS = {"test_every_case_is_counted", "test_staged_outputs_get_the_usual_permissions"}
+
+
+def test_every_case_is_counted():
+    tests = {name for name in globals() if name.startswith("test_")}
+    assert tests - NOT_FAULTS == set(FAULT_CLASSES)
+
+
+if __name__ == "__main__":
+    from collections import Counter
+
+    class _Collect:
+        items: list = []
+
+        def pytest_collection_modifyitems(self, items):
+            self.items = list(items)
+
+    collector = _Collect()
+    pytest.main(["--collect-only", "-q", "-p", "no:warnings", __file__], plugins=[collector])
+    counts = Counter(FAULT_CLASSES[item.originalname] for item in collector.items if item.originalname in FAULT_CLASSES)
+    print("\n| class of bad input or fault | cases |\n| --- | --- |")
+    for name, count in counts.items():
         print(f"| {name} | {count} |")
-    print(f"| total | {sum(FAULT_CLASSES.values())} |")
+    print(f"| total | {sum(counts.values())} |")
