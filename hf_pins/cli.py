@@ -1,8 +1,8 @@
 """`hf-pins` command line: one sub-command per pipeline stage, each in `hf_pins/commands/<name>.py`.
 
 A sub-command module defines `register(subparsers)` (adds its parser and sets `func`) and a `run(args) -> int`.
-User mistakes (`hf_pins.errors.UserError`) print one line on stderr and exit with code 2; anything else is a bug and
-keeps its traceback.
+User mistakes (`hf_pins.errors.UserError`, and argparse's own: an unknown flag, two exclusive flags) print one line on
+stderr and exit with code 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from .errors import RunStopped, UserError
 COMMANDS = ("train", "export", "benchmark", "push", "recipes")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a command-line mistake is one `error:` line naming the command and pointing at its --help,
+    instead of the whole usage block (sub-command parsers are made of this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hf-pins", description="Fine-tune and prune BERT-family encoders.")
+    parser = OneLineParser(prog="hf-pins", description="Fine-tune and prune BERT-family encoders.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"hf_pins.commands.{name}").register(subparsers)

@@ -21,8 +21,13 @@ class ModelError(UserError):
     """A model path or id cannot be resolved or loaded."""
 
 
+class OutputError(UserError):
+    """A destination cannot be written (missing permission, read-only or full file system, a file in the way)."""
+
+
 class RunStopped(Exception):
-    """SIGINT or SIGTERM stopped training after a checkpoint was saved; `--resume` continues it."""
+    """SIGINT or SIGTERM stopped a command cleanly: training after saving a checkpoint (`--resume` continues it), an
+    export or a write before anything was moved into place. The exit code is the shell's for that signal."""
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)

@@ -6,6 +6,7 @@ Every Hub call goes through `huggingface_hub.HfApi`, so the token comes from the
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import json
 import logging
@@ -27,10 +28,11 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
+from . import io
 from .errors import RecipeError, UserError
+from .paths import RECIPE_FILE
 from .plots import PLOT_FILES, REPORT_FILE, write_training_plots
 
-RECIPE_FILE = "recipe.yaml"
 CARD_FILE = "README.md"
 
 logger = logging.getLogger(__name__)
@@ -297,21 +299,12 @@ def push_model(
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UserError(f"--dry-run {out} is not a new or empty folder; give one that is")
         _files_to_upload(model_dir, include_onnx)  # fail before creating anything
-        created = not out.exists()
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            files = _assemble(model_dir, out, repo_id, include_onnx)
-        except BaseException:
-            # Leave no half-written folder behind: a dry run either writes the whole upload or nothing.
-            if created:
-                shutil.rmtree(out, ignore_errors=True)
-            else:
-                for child in out.iterdir():
-                    if child.is_dir():
-                        shutil.rmtree(child)
-                    else:
-                        child.unlink()
-            raise
+        io.check_writable(out, "--dry-run")
+        # Built in a staging folder and moved into place when complete: a dry run writes the whole upload or nothing.
+        with io.stop_on_signals("push --dry-run", keeps=f"nothing was written to {out}") as stop, \
+                io.staged_dir(out, "--dry-run") as staging:
+            files = _assemble(model_dir, staging, repo_id, include_onnx)
+            stop.check()
         logger.info("dry run: wrote %d files for %s into %s; nothing uploaded", len(files), repo_id, out)
         return str(out)
 
@@ -322,7 +315,12 @@ def push_model(
 
     api = huggingface_hub.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="hf-pins-push-") as tmp:
-        files = _assemble(model_dir, Path(tmp), repo_id, include_onnx, link=True)
+        try:
+            files = _assemble(model_dir, Path(tmp), repo_id, include_onnx, link=True)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise
+            raise io.output_error(exc, tmp, "the upload folder") from None
         logger.info("uploading %d files to %s", len(files), repo_id)
         try:
             api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)

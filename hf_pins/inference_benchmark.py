@@ -21,6 +21,7 @@ import numpy as np
 
 from . import export as ex
 from . import runtime as rt
+from .cpu import cpu_info
 
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx_vnni",
                      "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "sve")
@@ -28,18 +29,10 @@ INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_v
 
 def machine_info() -> dict:
     """What the figures were measured on; DeepSparse's speed in particular depends on AVX-512 and VNNI."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    flags = rt.cpu_flags()
+    cpu = cpu_info()
+    flags = cpu.flags
     info = {
-        "cpu": cpu,
+        "cpu": cpu.model,
         "architecture": platform.machine(),
         "cores_physical": rt.physical_cores(),
         "cores_logical": os.cpu_count(),

@@ -1,5 +1,6 @@
-"""`pkg:PACKAGE/SUBDIR` paths: folders shipped inside installed Python packages (the offline MiniLM checkpoint, the
-demo data), so recipes can name them without knowing where pip put them."""
+"""Paths hf-pins understands: `pkg:PACKAGE/SUBDIR` (folders shipped inside installed Python packages, such as the
+offline MiniLM checkpoint and the demo data, so recipes can name them without knowing where pip put them) and the file
+names a model folder holds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from .errors import UserError
 
 PACKAGE_SCHEME = "pkg:"
+# The recipe a model folder was trained with: written by `train`, read by `push`, the model card and `--resume`.
+RECIPE_FILE = "recipe.yaml"
 
 
 def resolve_package_path(value: str, key: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import export as ex
+from .cpu import cpu_flags
 from .errors import ModelError, UserError
 
 LOG = logging.getLogger(__name__)
@@ -28,18 +29,6 @@ PRECISIONS = ("auto", "fp32", "int8")
 
 # --------------------------------------------------------------------------------------------------------------------
 # What this machine can run
-
-
-def cpu_flags() -> set[str]:
-    """Instruction-set flags of the first CPU in /proc/cpuinfo (empty off Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def deepsparse_status() -> tuple[bool, str]:
@@ -82,9 +71,12 @@ def read_export_report(onnx_dir: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path} is not valid JSON: {exc}") from None
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ModelError(f"{path} is not valid JSON ({ex._first_line(exc)}); export the model again") from None
+    if not isinstance(report, dict):
+        raise ModelError(f"{path} holds JSON {type(report).__name__}, expected an object; export the model again")
+    return report
 
 
 def check_onnx_dir(model_dir: str | os.PathLike) -> Path:
@@ -141,7 +133,7 @@ def static_model(onnx_dir: Path, precision: str, batch_size: int, sequence_lengt
     source = onnx_file(onnx_dir, precision, static=False) or path
     target = workdir / f"{precision}-static-b{batch_size}-s{sequence_length}.onnx"
     if not target.is_file():
-        onnx.save(ex.make_static(onnx.load(str(source)), batch_size, sequence_length), str(target))
+        onnx.save(ex.make_static(ex.load_onnx(source), batch_size, sequence_length), str(target))
     return target
 
 
@@ -224,8 +216,8 @@ class Predictor:
         try:
             self.config = AutoConfig.from_pretrained(str(onnx_dir))
             self.tokenizer = AutoTokenizer.from_pretrained(str(onnx_dir))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{onnx_dir} lacks config or tokenizer files: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:  # noqa: BLE001 - the export's files: any library failure on them is reported
+            raise ModelError(f"{onnx_dir} lacks readable config or tokenizer files: {ex._first_line(exc)}") from None
         self.regression = self.config.num_labels == 1 or getattr(self.config, "problem_type", None) == "regression"
         self._tmp = tempfile.TemporaryDirectory(prefix="hf_pins_rt_")
         self.engine = make_engine(onnx_dir, runtime, precision, self.batch_size, self.sequence_length,

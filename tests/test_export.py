@@ -140,6 +140,10 @@ def test_int8_keeps_zeros_and_runs_in_onnxruntime(exported):
         original = fp32[node.input[1].removesuffix("_int8")]
         assert np.all(weight[original == 0] == 0), "an exact zero became non-zero"
     assert not any(n.op_type == "MatMul" and n.input[1] in fp32 and n.input[1] in inits for n in graph.node)
+    # The report's claim is a measurement of the written files: it agrees with this test's own count.
+    lost = sum(int(((fp32[n.input[1].removesuffix("_int8")] == 0) & (inits[n.input[1]] != 0)).sum())
+               for n in matmul_int)
+    assert report["int8"]["zeros_lost"] == lost == 0
     assert report["int8"]["zeros_kept"] is True
     assert report["int8"]["sparsity"]["int8"] >= report["int8"]["sparsity"]["fp32"] == pytest.approx(0.8, abs=0.01)
 
@@ -153,6 +157,65 @@ def test_int8_keeps_zeros_and_runs_in_onnxruntime(exported):
     np.testing.assert_allclose(static, got, atol=1e-5)
     assert set(report["int8"]["eval"]) >= {"fp32", "int8", "delta", "metric", "examples"}
     assert report["int8"]["eval"]["examples"] == len(TEXTS)
+
+
+def test_lost_int8_zeros_are_measured(exported):
+    """`int8_zeros_lost` reads the two graphs: a zero made non-zero in the INT8 file is counted, by its MatMul."""
+    out, _ = exported
+    fp32 = onnx.load(str(out / "model.onnx"))
+    int8 = onnx.load(str(out / "model-int8.onnx"))
+    assert not any(ex.int8_zeros_lost(fp32, int8).values())
+    node = next(n for n in int8.graph.node if n.op_type == "MatMulInteger")
+    init = next(i for i in int8.graph.initializer if i.name == node.input[1])
+    weight = numpy_helper.to_array(init).copy()
+    original = {i.name: numpy_helper.to_array(i) for i in fp32.graph.initializer}[node.input[1].removesuffix("_int8")]
+    weight[np.argwhere(original == 0)[0][0], np.argwhere(original == 0)[0][1]] = 3
+    init.CopyFrom(numpy_helper.from_array(weight, init.name))
+    assert ex.int8_zeros_lost(fp32, int8) == {**{k: 0 for k in ex.int8_zeros_lost(fp32, int8)},
+                                              node.name.removesuffix("_MatMulInteger"): 1}
+
+
+def zero_and_share(src: Path) -> list[str]:
+    """Zero every query and key matrix and make layer 1's value matrix a copy of layer 0's: what a global threshold
+    can leave (whole matrices pruned away), and identical matrices the exporter stores once. Returns the zeroed."""
+    model = BertForSequenceClassification.from_pretrained(src)
+    zeroed = []
+    with torch.no_grad():
+        for i, layer in enumerate(model.bert.encoder.layer):
+            for part in ("query", "key"):
+                getattr(layer.attention.self, part).weight.zero_()
+                zeroed.append(f"bert.encoder.layer.{i}.attention.self.{part}.weight")
+        layers = model.bert.encoder.layer
+        layers[1].attention.self.value.weight.copy_(layers[0].attention.self.value.weight)
+    model.save_pretrained(src)
+    return zeroed
+
+
+def test_all_zero_and_identical_matrices_export_keep_zeros_and_benchmark(tmp_path, capsys):
+    src = write_tiny_model(tmp_path / "zeros", sparsity=0.5)
+    zeroed = zero_and_share(src)
+    out = tmp_path / "onnx"
+    report = ex.export_model(src, out, sequence_length=SEQ, batch_size=BATCH, int8=True, log=lambda _: None)
+    modules = report["sparsity"]["modules"]
+    # The exporter really stored the four zero matrices once (else this test would not test sharing) ...
+    assert len({modules[name]["onnx_initializer"] for name in zeroed}) == 1
+    assert modules["bert.encoder.layer.0.attention.self.value.weight"]["onnx_initializer"] == \
+        modules["bert.encoder.layer.1.attention.self.value.weight"]["onnx_initializer"]
+    # ... and every weight's zeros were counted where the graph reads them.
+    for name in zeroed:
+        assert modules[name]["pytorch"] == modules[name]["onnx"] == 1.0
+    graph = onnx.load(str(out / "model-int8.onnx")).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    by_node = {n.name: inits[n.input[1]] for n in graph.node if n.op_type == "MatMulInteger"}
+    assert len(by_node) == len(modules) == report["int8"]["quantized_matmuls"]
+    for name in zeroed:
+        node = "/" + name.removesuffix(".weight").replace(".", "/").replace("layer/", "layer.") + "/MatMul_MatMulInteger"
+        assert not by_node[node].any(), node
+    assert report["int8"]["zeros_kept"] is True and report["int8"]["zeros_lost"] == 0
+    assert main(["benchmark", str(src), "--runtime", "onnxruntime", "--sequence-length", str(SEQ), "--iterations", "2",
+                 "--warmup", "0", "--rounds", "1"]) == 0, capsys.readouterr().err
+    assert main(["benchmark", str(out), "--runtime", "onnxruntime", "--iterations", "2", "--warmup", "0",
+                 "--rounds", "1"]) == 0, capsys.readouterr().err
 
 
 def test_quantize_weight_is_symmetric_and_keeps_zeros():

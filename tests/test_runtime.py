@@ -203,3 +203,13 @@ def test_interleaved_rounds_cover_every_configuration(models):
     assert [(r["precision"], r["iterations"], r["rounds"], r["threads"]) for r in rows] == [
         ("fp32", 4, 2, 1), ("int8", 4, 2, 1)]
     assert "| others' CPU |" in ib.format_table(rows)
+
+
+def test_cpuinfo_is_parsed_once_for_model_and_flags():
+    from hf_pins.cpu import parse_cpuinfo
+
+    x86 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\nflags\t: sse\n"
+    assert parse_cpuinfo(x86).model == "AMD EPYC 9R14"
+    assert parse_cpuinfo(x86).flags == {"fpu", "avx2", "avx512f"}
+    assert parse_cpuinfo("processor\t: 0\nFeatures\t: fp asimd sve\n").flags == {"fp", "asimd", "sve"}
+    assert parse_cpuinfo("").flags == frozenset()

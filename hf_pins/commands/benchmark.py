@@ -37,12 +37,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import tempfile
     from pathlib import Path
 
     from .. import export as ex
     from .. import inference_benchmark as ib
+    from .. import io
     from .. import runtime as rt
     from ..errors import ModelError, UserError
 
@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_dir():
         raise ModelError(f"model directory {path} does not exist" if not path.exists() else
                          f"{path} is not a directory")
+    if args.json:  # before measuring: a wrong path should not cost the measurement
+        io.check_output_file(args.json, "--json")
+    if args.sequence_length is not None:
+        ex.check_sequence_length(path, args.sequence_length)
 
     if args.runtime == "all":
         runtimes = ["onnxruntime"]
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         runtimes = [rt.resolve_runtime(args.runtime)]
 
-    with tempfile.TemporaryDirectory(prefix="hf_pins_export_") as tmp:
+    with io.stop_on_signals("benchmark", keeps="nothing was written"), \
+            tempfile.TemporaryDirectory(prefix="hf_pins_export_") as tmp:
         if ex.is_onnx_dir(path):
             onnx_dir = path
             report = rt.read_export_report(onnx_dir)
@@ -79,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             args.batch_size = args.batch_size or 1
             args.sequence_length = args.sequence_length or 128
-            ex.check_model_dir(path)
             onnx_dir = Path(tmp) / "onnx"
             ex.export_model(path, onnx_dir, sequence_length=args.sequence_length, batch_size=args.batch_size,
                             int8=args.int8 or args.precision == "int8")
@@ -94,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(ib.format_table(results))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+        io.write_json(args.json, {"machine": machine, "results": results}, "--json")
         print(f"wrote {args.json}")
     return 0

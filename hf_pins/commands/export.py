@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                         help="training texts used to calibrate INT8 activations (default 256)")
     parser.add_argument("--eval-samples", type=int, default=None, metavar="N",
                         help="cap on test examples for the INT8 accuracy check (default: all)")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: optimum's choice)")
+    parser.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset, 14 to the installed onnx's newest (default: optimum's choice)")
     parser.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --output")
     parser.set_defaults(func=run)
 
@@ -40,7 +41,7 @@ def glue_examples(task: str, glue_dir: str | None, calibration_samples: int, eva
     from ..data.glue import load_glue_splits
 
     splits = load_glue_splits(task, glue_dir=glue_dir, max_train_samples=calibration_samples,
-                              max_eval_samples=eval_samples)
+                              max_eval_samples=eval_samples, glue_dir_key="--glue-dir")
     keys = splits.task.text_keys
 
     def texts(ds):
@@ -53,7 +54,7 @@ def glue_examples(task: str, glue_dir: str | None, calibration_samples: int, eva
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..export import check_model_dir, check_output_dir, export_model
+    from ..export import check_export_request, export_model
 
     if args.calibration_task and not args.int8:
         raise UserError("--calibration-task only matters with --int8")
@@ -61,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--glue-dir needs --calibration-task")
     if args.calibration_samples < 1 or (args.eval_samples is not None and args.eval_samples < 1):
         raise UserError("--calibration-samples and --eval-samples must be positive integers")
-    # Cheap checks first: a wrong path should not wait for GLUE to load.
-    check_output_dir(args.output, args.overwrite, check_model_dir(args.model_dir))
+    # Cheap checks first: a wrong path, a broken file or an unwritable --output should not wait for GLUE to load.
+    check_export_request(args.model_dir, args.output, sequence_length=args.sequence_length,
+                         batch_size=args.batch_size, overwrite=args.overwrite, opset=args.opset)
     calibration = evaluation = None
     if args.calibration_task:
         calibration, evaluation = glue_examples(args.calibration_task, args.glue_dir, args.calibration_samples,

@@ -165,11 +165,11 @@ def _features(spec: TaskSpec):
     return datasets.Features({**{key: datasets.Value("string") for key in spec.text_keys}, "label": label})
 
 
-def _load_from_folder(spec: TaskSpec, glue_dir: Path) -> tuple[Any, dict[str, Any], str]:
+def _load_from_folder(spec: TaskSpec, glue_dir: Path, key: str) -> tuple[Any, dict[str, Any], str]:
     import datasets
 
     if not glue_dir.is_dir():
-        raise DataError(f"GLUE folder {glue_dir} not found (data.glue_dir must be a folder in the classic glue_data "
+        raise DataError(f"GLUE folder {glue_dir} not found ({key} must be a folder in the classic glue_data "
                         f"layout, with {spec.local_dir}/train.tsv inside)")
     task_dir = glue_dir / spec.local_dir
     if not task_dir.is_dir():
@@ -185,7 +185,7 @@ def _load_from_folder(spec: TaskSpec, glue_dir: Path) -> tuple[Any, dict[str, An
     return read("train"), {key: read(split) for key, split in spec.test_splits.items()}, str(train_file)
 
 
-def _load_from_hub(spec: TaskSpec) -> tuple[Any, dict[str, Any], str]:
+def _load_from_hub(spec: TaskSpec, key: str) -> tuple[Any, dict[str, Any], str]:
     import datasets
 
     try:
@@ -193,7 +193,7 @@ def _load_from_hub(spec: TaskSpec) -> tuple[Any, dict[str, Any], str]:
     except Exception as exc:  # offline, DNS, proxy, rate limit: all mean "the Hub cannot give us the data"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"cannot load GLUE task {spec.name!r} from the Hugging Face Hub ({HUB_DATASET}, config "
-                        f"{spec.hub_config!r}); the Hub is unreachable or refused ({reason}); set data.glue_dir to a "
+                        f"{spec.hub_config!r}); the Hub is unreachable or refused ({reason}); set {key} to a "
                         f"folder with the GLUE TSV files (classic glue_data layout) to work offline") from exc
     keep = [*spec.text_keys, "label"]
 
@@ -251,19 +251,20 @@ def _check_options(dev_fraction: float, split_seed: int, max_train_samples: int 
 
 def load_glue_splits(task: str, glue_dir: str | os.PathLike | None = None, dev_fraction: float = 0.1,
                      split_seed: int = 42, max_train_samples: int | None = None,
-                     max_eval_samples: int | None = None) -> GlueSplits:
+                     max_eval_samples: int | None = None, glue_dir_key: str = "data.glue_dir") -> GlueSplits:
     """Load a GLUE task split the PINS way: train/dev from the original train set, test = the original dev set.
 
     `glue_dir=None` downloads `nyu-mll/glue` from the Hub; a path reads `<glue_dir>/<TaskDir>/{train,dev}.tsv`.
     `max_train_samples` / `max_eval_samples` subsample after the split (for quick runs); they never change which rows
-    are train and which are dev.
+    are train and which are dev. `glue_dir_key` is how the caller's user sets `glue_dir` (the recipe key, or
+    `export --glue-dir`), for the messages.
     """
     spec = get_task(task)
     _check_options(dev_fraction, split_seed, max_train_samples, max_eval_samples)
     if glue_dir is None:
-        original_train, tests, source = _load_from_hub(spec)
+        original_train, tests, source = _load_from_hub(spec, glue_dir_key)
     else:
-        original_train, tests, source = _load_from_folder(spec, Path(os.path.expanduser(os.fspath(glue_dir))))
+        original_train, tests, source = _load_from_folder(spec, Path(os.path.expanduser(os.fspath(glue_dir))), glue_dir_key)
 
     n = len(original_train)
     labels = None if spec.is_regression else np.asarray(original_train["label"], dtype=np.int64)
