@@ -13,12 +13,22 @@ import argparse
 import dataclasses
 import difflib
 import functools
+import reprlib
 import types
 import typing
 from typing import Any
 
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
+
+
+_short = reprlib.Repr()  # values in messages are bounded: a YAML alias bomb must not be rendered in full
+_short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxother = 2, 4, 4, 60, 60
+
+
+def short(value: Any) -> str:
+    """`repr(value)`, cut to a few elements and characters."""
+    return _short.repr(value)
 
 
 class ValueProblem(ValueError):
@@ -139,7 +149,7 @@ def convert(cls: type, name: str, value: Any) -> Any:
     except ValueProblem:
         raise
     except (ValueError, TypeError, KeyError, argparse.ArgumentTypeError):
-        raise ValueProblem(f"expected {describe(cls, name)}, got {value!r}") from None
+        raise ValueProblem(f"expected {describe(cls, name)}, got {short(value)}") from None
 
 
 def closest(name: str, accepted) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 from transformers import TrainingArguments
 
-from .arguments import ValueProblem, closest, convert, init_fields
+from .arguments import ValueProblem, closest, convert, init_fields, short
 from .experimental import ExperimentalSettings
 from .methods import METHODS, SettingsError, get_method
 from .pruning.pruner import MASK_MODES, THRESHOLDS
@@ -204,7 +204,7 @@ def _finite(value) -> bool:
 def _check(config, rules: dict[str, tuple[bool, str]]) -> None:
     for name, (ok, accepted) in rules.items():
         if not ok:
-            raise SettingsError(name, f"expected {accepted}, got {getattr(config, name)!r}")
+            raise SettingsError(name, f"expected {accepted}, got {short(getattr(config, name))}")
 
 
 def _mapping(value, name: str) -> dict:
@@ -289,7 +289,8 @@ def check_optimizer(args: TrainingArguments) -> None:
         get_scheduler(args.lr_scheduler_type, optimizer=optimizer, num_warmup_steps=1, num_training_steps=10,
                       scheduler_specific_kwargs=args.lr_scheduler_kwargs or {})
     except (ValueError, TypeError) as exc:
-        raise SettingsError("lr_scheduler_kwargs", f"not accepted by the {args.lr_scheduler_type} scheduler "
+        scheduler = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+        raise SettingsError("lr_scheduler_kwargs", f"not accepted by the {scheduler} scheduler "
                             f"({_first_line(exc)})") from None
 
 

@@ -27,5 +27,3 @@ def resolve_package_path(value: str, key: str) -> str:
         raise UserError(f"{key} {value!r}: {path} does not exist")
     return str(path)
 
-# The files of a trained model's folder that hf_pins itself writes next to `save_pretrained`'s.
-RECIPE_FILE = "recipe.yaml"

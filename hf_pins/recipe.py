@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .arguments import ValueProblem, closest, convert, describe, from_mapping, init_fields
+from .arguments import ValueProblem, closest, convert, describe, from_mapping, init_fields, short
 from .config import ModelArguments, PINSConfig, check_optimizer, pruning_field_names
 from .data.arguments import DataArguments
 from .errors import RecipeError, UserError
@@ -71,14 +70,6 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "report_to": "none",
 }
 TRAINING_FORBIDDEN = {"load_best_model_at_end": "PINSTrainer keeps the best checkpoint at the target sparsity itself"}
-
-_short = reprlib.Repr()  # values in messages are bounded: a YAML alias bomb must not be rendered in full
-_short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxother = 2, 4, 4, 60, 60
-
-
-def short(value: Any) -> str:
-    return _short.repr(value)
-
 
 @dataclass
 class Recipe:

@@ -101,12 +101,9 @@ def fast_bfloat16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+    from .cpu import cpu_flags
+
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
 
 
 def resolve_teacher_dtype(name: str, device: torch.device) -> torch.dtype:

@@ -386,15 +386,19 @@ class PINSTrainer(Trainer):
         self._staging_dir = staging_root
         try:
             super()._save_checkpoint(model, trial)
+            staged = os.path.join(staging_root, name)
+            if self.args.should_save:
+                state = self.pruning_state_dict()
+                tensors = {k: v.detach().contiguous().cpu().clone() for k, v in state["tensors"].items()}
+                save_file(tensors, os.path.join(staged, PRUNING_STATE_TENSORS))
+                with open(os.path.join(staged, PRUNING_STATE_META), "w") as f:
+                    json.dump(state["meta"], f)
+        except OSError:  # a full disk: no half-written checkpoint stays behind
+            if self.args.should_save:
+                shutil.rmtree(staging_root, ignore_errors=True)
+            raise
         finally:
             self._staging_dir = None
-        staged = os.path.join(staging_root, name)
-        if self.args.should_save:
-            state = self.pruning_state_dict()
-            tensors = {k: v.detach().contiguous().cpu().clone() for k, v in state["tensors"].items()}
-            save_file(tensors, os.path.join(staged, PRUNING_STATE_TENSORS))
-            with open(os.path.join(staged, PRUNING_STATE_META), "w") as f:
-                json.dump(state["meta"], f)
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
             final = os.path.join(run_dir, name)

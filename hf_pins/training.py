@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import DataCollatorWithPadding, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
+from . import io, run_dir
 from .card import write_model_card
 from .data.glue import load_glue_splits, tokenize_splits
 from .data.tasks import get_task
 from .errors import RecipeError, RunStopped, UserError
 from .methods import PreparedRun, get_method
 from .metrics.glue import compute_metrics_fn, main_metric
-from .modeling import load_model_and_tokenizer, load_teacher
+from .modeling import check_model_source, check_teacher_source, load_model_and_tokenizer, load_teacher
 from .paths import RECIPE_FILE, resolve_package_path
 from .plots import REPORT_FILE, write_training_plots
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
@@ -44,20 +44,6 @@ class TrainResult:
 
 def default_output_dir(recipe: Recipe) -> str:
     return recipe.training.get("output_dir") or os.path.join("outputs", f"{recipe.task}-{recipe.pruning['method']}")
-
-
-def check_output_dir(path: Path, resume: bool, overwrite: bool) -> str | None:
-    """Refuse to write into a non-empty folder unless asked; with `resume`, return the checkpoint to resume from."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--output-dir {path}: exists and is not a directory")
-    if resume:
-        last = get_last_checkpoint(str(path)) if path.is_dir() else None
-        if last is None:
-            raise UserError(f"--resume: no checkpoint-* folder in {path} to resume from")
-        return last
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise UserError(f"--output-dir {path}: exists and is not empty; pass --overwrite to write into it anyway or --resume to continue its run")
-    return None
 
 
 def estimate_steps_per_epoch(args, num_examples: int) -> int:
@@ -133,19 +119,26 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, pr
 
 
 def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = False, overwrite: bool = False,
-                 callbacks: list | None = None) -> TrainResult:
+                 callbacks: list | None = None, allow_changes: bool = False) -> TrainResult:
     """Run one recipe end to end and write the model folder. Raises `UserError` before writing anything.
 
-    `callbacks` are `TrainerCallback`s for the pruning run's Trainer (as `Trainer(callbacks=...)`): they see every
-    event before the pruner does (e.g. `benchmarks/score_agreement.py` scores the same steps with other criteria)."""
+    `resume` continues the newest checkpoint in the folder, under the recipe it was started with unless
+    `allow_changes`; `overwrite` replaces the run in a non-empty folder. `callbacks` are `TrainerCallback`s for the
+    pruning run's Trainer (as `Trainer(callbacks=...)`): they see every event before the pruner does (e.g.
+    `benchmarks/score_agreement.py` scores the same steps with other criteria)."""
     started = time.time()
     out = Path(output_dir or default_output_dir(recipe))
-    checkpoint = check_output_dir(out, resume, overwrite)
+    checkpoint = run_dir.check_output_dir(out, resume=resume, overwrite=overwrite)
+    if checkpoint is not None:
+        run_dir.check_resumed_recipe(out, recipe, allow_changes)
     args = recipe.training_args(output_dir=str(out))
     task = get_task(recipe.task)
     if args.self_regularization_teacher is not None and not args.self_regularizes(task.is_regression):
         raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name}, which "
                           "trains without a teacher unless pruning.experimental.regression_alpha is set in (0, 1]")
+    check_model_source(recipe.model, task)  # files complete and readable before the data loads
+    if args.self_regularization_teacher is not None:
+        check_teacher_source(args.self_regularization_teacher, task)
     data = recipe.data
     splits = load_glue_splits(
         recipe.task,
@@ -169,13 +162,22 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
         compute_metrics=compute_metrics_fn(recipe.task),
         is_regression=task.is_regression,
     )
+    if overwrite:
+        run_dir.clear_replaced_run(out)
+    if args.should_save:  # the recipe this run trains under: what a later --resume is compared with
+        io.write_text(out / RECIPE_FILE, recipe.to_yaml(), "--output-dir")
     run = PreparedRun(model=model, args=args, train_dataset=tokenized.train, eval_dataset=tokenized.dev,
                       data_collator=collator, is_regression=task.is_regression, output_dir=out, resume_from=checkpoint,
                       trainer_kwargs=trainer_kwargs)
     prepared = get_method(args.pruning_method).prepare(run)  # e.g. remove units, or choose gRDA's c
 
     trainer = PINSTrainer(model=run.model, args=args, teacher_model=teacher, callbacks=callbacks, **trainer_kwargs)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except OSError as exc:  # a full disk or a vanished folder while writing a checkpoint
+        if exc.errno is None:
+            raise
+        raise io.output_error(exc, out, "--output-dir") from None
     if trainer.stop_signal is not None:
         raise RunStopped(
             f"{signal.Signals(trainer.stop_signal).name} at step {trainer.state.global_step}; checkpoint saved in "
@@ -187,13 +189,24 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     report = build_report(trainer, recipe, dev, test, prepared=prepared)
 
     if trainer.args.should_save:
+        _write_model_folder(trainer, recipe, report, out)
+    return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
+
+
+def _write_model_folder(trainer: PINSTrainer, recipe: Recipe, report: dict, out: Path) -> None:
+    """The model, then the files that describe it (each written whole or not at all); the plots and the card are
+    drawn from the report."""
+    try:
         trainer.save_model(str(out))
-        (out / RECIPE_FILE).write_text(recipe.to_yaml())
-        (out / REPORT_FILE).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-        (out / LOG_FILE).write_text(json.dumps(trainer.state.log_history, indent=1, default=str) + "\n")
+        io.write_text(out / RECIPE_FILE, recipe.to_yaml(), "--output-dir")
+        io.write_json(out / LOG_FILE, trainer.state.log_history, "--output-dir", indent=1, default=str)
+        io.write_json(out / REPORT_FILE, report, "--output-dir", indent=2, allow_nan=False)
         write_training_plots(out)
         write_model_card(out)
-    return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise io.output_error(exc, out, "--output-dir") from None
 
 
 def format_summary(result: TrainResult) -> str:

@@ -1,4 +1,4 @@
-"""`hf-pins train RECIPE [--set key.path=value ...] [--output-dir DIR] [--resume] [--overwrite]`."""
+"""`hf-pins train RECIPE [--set key.path=value ...] [--output-dir DIR] [--resume [--allow-changes] | --overwrite]`."""
 
 from __future__ import annotations
 
@@ -18,15 +18,22 @@ def register(subparsers) -> None:
     parser.add_argument("--output-dir", help="where the model goes (default: training.output_dir or outputs/TASK-METHOD)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the output directory")
-    group.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output directory")
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace the run in a non-empty output directory (its checkpoints are removed)")
+    parser.add_argument("--allow-changes", action="store_true",
+                        help="with --resume: continue even where the recipe differs from the one the run started with")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..recipe import load_recipe
     from ..training import format_summary, run_training
 
+    if args.allow_changes and not args.resume:
+        raise UserError("--allow-changes: only used with --resume")
     recipe = load_recipe(args.recipe, overrides=args.overrides)
-    result = run_training(recipe, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
+    result = run_training(recipe, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite,
+                          allow_changes=args.allow_changes)
     print(format_summary(result))
     return 0

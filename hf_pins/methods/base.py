@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..arguments import short
 from ..pruning.sharding import local, shard_group
 from ..pruning.smoothing import SmoothedScore
 
@@ -67,7 +68,7 @@ def check_settings(settings: Any, rules: dict[str, tuple[bool, str]]) -> None:
     """Raise `SettingsError` for the first `key: (ok, accepted)` rule that fails."""
     for key, (ok, accepted) in rules.items():
         if not ok:
-            raise SettingsError(key, f"expected {accepted}, got {getattr(settings, key)!r}")
+            raise SettingsError(key, f"expected {accepted}, got {short(getattr(settings, key))}")
 
 
 @dataclass
