@@ -39,6 +39,22 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
 
 
+def model_label_order(model_spec: dict) -> list[str] | None:
+    """The class names of a model already fine-tuned for classification, in its id order; None for a fresh head.
+
+    Reads config.json only (no weights), so `prepare_data(..., label_order=...)` can put the data's labels in the
+    model's order, or name the labels that differ, before any model loads."""
+    from .data.prepare import model_label_names
+
+    name = resolve_model_path(model_spec["name_or_path"])
+    try:
+        config = AutoConfig.from_pretrained(name, revision=model_spec.get("revision"),
+                                            trust_remote_code=bool(model_spec.get("trust_remote_code")))
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {_first_line(exc)}") from None
+    return model_label_names(config.id2label)
+
+
 def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
     """Load the tokenizer and a sequence-classification model with a head sized for the task."""
     name = resolve_model_path(model_spec["name_or_path"])

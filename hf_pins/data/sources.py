@@ -91,14 +91,21 @@ def _local_path(value: str, key: str) -> str:
 # Local files
 
 
-def _csv_header(path: str, delimiter: str) -> list[str]:
+def _csv_header(path: str, delimiter: str, key: str) -> list[str]:
+    """The header's column names; also makes sure some example follows it."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle, delimiter=delimiter), None)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} line 1: not UTF-8 text ({exc.reason})") from None
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            first = next((record for record in reader if record), None)
+    except UnicodeDecodeError as exc:  # decoding runs ahead in blocks: find the line itself
+        raise DataError(f"{path} line {_bad_utf8_line(path)}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error:
+        first = True  # an odd quote or field: let the real reader report it with its line
     if not header:
         raise DataError(f"{path}: file is empty; expected a header line naming the columns, then examples")
+    if first is None:
+        raise DataError(f"data.{key}: {path} has no examples (only a header line)")
     blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
     if blank:
         raise DataError(f"{path} line 1: header column {blank[0]} has no name (header: {delimiter.join(header)})")
@@ -188,7 +195,7 @@ def _read_file(split: str, path: str, key: str):
     if builder == "csv":
         # Every column as text, read verbatim: pandas would otherwise turn "None" or "NA" into missing values and
         # digit-only texts into numbers. Labels and targets are interpreted later, with row numbers in errors.
-        header = _csv_header(path, delimiter)
+        header = _csv_header(path, delimiter, key)
         options = {"delimiter": delimiter, "keep_default_na": False, "na_filter": False,
                    "features": datasets.Features({name: datasets.Value("string") for name in header})}
     try:
@@ -196,6 +203,8 @@ def _read_file(split: str, path: str, key: str):
             loaded = datasets.load_dataset(builder, data_files={split: path}, **options)
     except Exception as exc:  # a malformed file surfaces as DatasetGenerationError around the parser's error
         cause = _root_cause(exc)
+        if "corresponds to no data" in str(cause):
+            raise DataError(f"data.{key}: {path} has no examples") from None
         if isinstance(cause, UnicodeDecodeError):
             line = _bad_utf8_line(path)
             raise DataError(f"{path} line {line}: not UTF-8 text ({cause.reason})") from None
