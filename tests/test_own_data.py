@@ -426,6 +426,13 @@ def test_bad_regression_targets(tmp_path, value, fragment):
     one_line_error(lambda: prepare_data(REG, DataArguments(train_file=path)), DataError, "s.csv line 8", fragment)
 
 
+def test_regression_targets_with_spaces(tmp_path):
+    rows = [{"text": f"t{i}", "label": f" {i / 10} "} for i in range(20)]
+    task_data = prepare_data(REG, DataArguments(train_file=str(write_csv(tmp_path / "s.csv", rows))))
+    assert sorted(list(task_data.train["label"]) + list(task_data.dev["label"]) + list(task_data.test["test"]["label"])) \
+        == pytest.approx([i / 10 for i in range(20)])
+
+
 def test_regression_target_null_in_json(tmp_path):
     rows = [{"text": f"t{i}", "label": i / 10} for i in range(20)]
     rows[3]["label"] = None

@@ -216,7 +216,7 @@ def _as_text_labels(raw: RawData, split: str, column: str):
             row = int(bad[0]) if ids is not None else int(np.flatnonzero(pc.is_null(values).to_numpy(
                 zero_copy_only=False))[0])
             raise DataError(f"{raw.where(split, row)}: no label in column {column!r} (an unlabelled example)")
-        return pa.array(np.asarray(class_label.names, dtype=object)[ids], type=pa.string())
+        return pc.take(pa.array(class_label.names, type=pa.string()), pa.array(ids))
     kind = values.type
     if pa.types.is_floating(kind):
         numbers = values.to_numpy(zero_copy_only=False)
@@ -296,14 +296,18 @@ def _encode_targets(raw: RawData, split: str, column: str) -> np.ndarray:
 
     values = _label_values(raw.splits[split], column)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        texts = values.to_pylist()  # the error path needs the offending text; this column is one value per row
-        numbers = np.empty(len(texts), dtype=np.float64)
-        for row, text in enumerate(texts):
-            try:
-                numbers[row] = float(text)
-            except (TypeError, ValueError):
-                raise DataError(f"{raw.where(split, row)}: target {text!r} in column {column!r} is not a number "
-                                f"(task regression)") from None
+        try:
+            numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:  # Python's float() also takes " 1.5" and "1_000"; it names the first bad text
+            texts = values.to_pylist()
+            numbers = np.empty(len(texts), dtype=np.float64)
+            for row, text in enumerate(texts):
+                try:
+                    numbers[row] = float(text)
+                except (TypeError, ValueError):
+                    raise DataError(f"{raw.where(split, row)}: target {text!r} in column {column!r} is not a number "
+                                    f"(task regression)") from None
+        numbers = np.where(pc.is_null(values).to_numpy(zero_copy_only=False), np.nan, numbers)
     elif pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
         numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         numbers = np.where(pc.is_null(values).to_numpy(zero_copy_only=False), np.nan, numbers)
