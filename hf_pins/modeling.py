@@ -51,7 +51,8 @@ def model_label_order(model_spec: dict) -> list[str] | None:
         config = AutoConfig.from_pretrained(name, revision=model_spec.get("revision"),
                                             trust_remote_code=bool(model_spec.get("trust_remote_code")))
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {_first_line(exc)}") from None
+        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: "
+                         f"{_first_line(exc)}") from None
     return model_label_names(config.id2label)
 
 

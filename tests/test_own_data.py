@@ -258,7 +258,8 @@ def test_glue_files_as_csv_give_the_glue_splits(tmp_path):
                                              validation_file=str(tmp_path / "validation.csv"), metrics=["accuracy"]))
     glue = load_glue_splits("rte", DEMO)
     assert general.task.label_names == glue.task.label_names
-    for ours, theirs in ((general.train, glue.train), (general.dev, glue.dev), (general.test["test"], glue.test["test"])):
+    pairs = ((general.train, glue.train), (general.dev, glue.dev), (general.test["test"], glue.test["test"]))
+    for ours, theirs in pairs:
         assert rows_of(ours) == rows_of(theirs)
 
 
@@ -429,8 +430,8 @@ def test_bad_regression_targets(tmp_path, value, fragment):
 def test_regression_targets_with_spaces(tmp_path):
     rows = [{"text": f"t{i}", "label": f" {i / 10} "} for i in range(20)]
     task_data = prepare_data(REG, DataArguments(train_file=str(write_csv(tmp_path / "s.csv", rows))))
-    assert sorted(list(task_data.train["label"]) + list(task_data.dev["label"]) + list(task_data.test["test"]["label"])) \
-        == pytest.approx([i / 10 for i in range(20)])
+    targets = list(task_data.train["label"]) + list(task_data.dev["label"]) + list(task_data.test["test"]["label"])
+    assert sorted(targets) == pytest.approx([i / 10 for i in range(20)])
 
 
 def test_regression_target_null_in_json(tmp_path):
@@ -531,7 +532,13 @@ def test_hf_argument_parser_reads_the_fields():
 def test_shipped_intents_example_trains_and_evaluates(tmp_path):
     """The packaged intents CSVs (as the example recipe names them) feed a Trainer: splits, labels, metrics agree."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from hf_pins.metrics import compute_metrics_fn, main_metric
 

@@ -250,5 +250,6 @@ def load_glue_splits(task: str, glue_dir: str | os.PathLike | None = None, dev_f
             "dev": {"from": "train", "fraction": float(dev_fraction), "stratified": not spec.is_regression,
                     "seed": int(split_seed), "rows": len(dev)},
             **{key: {"from": split, "rows": len(test[key])} for key, split in spec.test_splits.items()}}
-    return TaskData(train=train, dev=dev, test=test, task=spec, source=HUB_DATASET if glue_dir is None else "local files",
-                    dataset_config=spec.hub_config if glue_dir is None else None, splits=made)
+    from_hub = glue_dir is None
+    return TaskData(train=train, dev=dev, test=test, task=spec, source=HUB_DATASET if from_hub else "local files",
+                    dataset_config=spec.hub_config if from_hub else None, splits=made)

@@ -116,7 +116,7 @@ def _csv_header(path: str, delimiter: str, key: str) -> list[str]:
 
 
 def _csv_line_of_row(path: str, delimiter: str, row: int) -> int:
-    """The line where data row `row` (0-based, after the header) starts, reading as pandas does (blank lines skipped)."""
+    """The line where data row `row` (0-based, after the header) starts, read as pandas does (blank lines skipped)."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader, None)

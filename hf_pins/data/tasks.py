@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from ..errors import DataError
 
-
 TEXT_CLASSIFICATION = "text-classification"
 REGRESSION = "regression"
 GENERAL_TASKS = (TEXT_CLASSIFICATION, REGRESSION)
