@@ -118,6 +118,8 @@ def _scalar(action, value):
             return float(value)
         raise ValueError
     if action.type is str:
+        if isinstance(value, (int, float)):  # YAML reads `1` or `2.0` (a label, a revision) as a number
+            return str(value)
         if not isinstance(value, str):
             raise ValueError
         return value
@@ -138,7 +140,9 @@ def convert(cls: type, name: str, value: Any) -> Any:
         if action is None:
             return value
         if action.nargs == "+":
-            if not isinstance(value, list) or not value:
+            if not isinstance(value, list):  # one item given alone: `text_columns: text`
+                value = [value]
+            if not value:
                 raise ValueError
             return [_scalar(action, v) for v in value]
         if isinstance(value, list) and list in kinds:

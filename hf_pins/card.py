@@ -160,10 +160,33 @@ def _results_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _hub_data(report: dict[str, Any]) -> dict[str, Any] | None:
+    """A run on a Hub dataset (not GLUE, not local files): its id, config, and the Hub split its test set is, when the
+    test set is a whole split (a fraction held out of train is no split others can evaluate on)."""
+    data = report.get("data") if isinstance(report.get("data"), dict) else {}
+    dataset = data.get("dataset")
+    if not dataset or dataset in ("local files", GLUE_DATASET) or not is_hub_id(dataset):
+        return None
+    test = ((data.get("splits") or {}).get("test") or {})
+    return {"id": dataset, "config": data.get("dataset_config"),
+            "split": test.get("from") if "fraction" not in test else None}
+
+
+def _own_eval_results(report: dict[str, Any], hub: dict[str, Any] | None) -> list[EvalResult]:
+    """model-index entries of a run on a Hub dataset: its test metrics, on the Hub split they were measured on."""
+    if hub is None or not hub["split"]:
+        return []
+    values = (report.get("metrics") or {}).get("test") or {}
+    return [EvalResult(task_type="text-classification", task_name="Text Classification", dataset_type=hub["id"],
+                       dataset_name=hub["id"], dataset_config=hub["config"], dataset_split=hub["split"],
+                       metric_type=metric, metric_value=float(value), metric_name=METRIC_NAMES.get(metric, metric))
+            for metric, value in values.items() if _is_number(value) and metric not in NOT_METRICS]
+
+
 def _eval_results(report: dict[str, Any], glue: TaskSpec | None) -> list[EvalResult]:
     """model-index entries: the test metrics of a GLUE task, on the GLUE split they were measured on."""
     if glue is None:
-        return []
+        return _own_eval_results(report, _hub_data(report))
     results = []
     for split, values in (report.get("metrics") or {}).items():
         if split not in GLUE_SPLIT_OF or not isinstance(values, dict):
@@ -275,7 +298,7 @@ def _card_data(*, report: dict[str, Any], base_model: str | None, base_meta: dic
     metric_types = list(dict.fromkeys(r.metric_type for r in eval_results)) or None
     return ModelCardData(
         base_model=base_model if is_hub_id(base_model) else None,
-        datasets=[GLUE_DATASET] if glue else None,
+        datasets=[GLUE_DATASET] if glue else ([hub["id"]] if (hub := _hub_data(report)) else None),
         language=base_meta.get("language"),
         license=base_meta.get("license"),
         library_name="transformers",
@@ -326,18 +349,41 @@ def _data_context(src: _CardSources) -> dict[str, Any]:
     demo = isinstance(glue_dir, str) and glue_dir.startswith(DEMO_DATA)
     task_glue = glue_task(task)
     glue = None if demo else task_glue  # GLUE data really used: only then does the card cite GLUE
+    own = src.report.get("data") if isinstance(src.report.get("data"), dict) else {}
     if demo:
         phrase = f"the synthetic {task_glue.local_dir if task_glue else task}-format demo sample shipped with hf-pins " \
                  "(not GLUE data)"
     elif glue:
         phrase = f"GLUE {glue.local_dir}"
+    elif own.get("dataset") and own["dataset"] != "local files":
+        config = f" ({own['dataset_config']})" if own.get("dataset_config") else ""
+        phrase = f"the dataset `{own['dataset']}`{config}"
+    elif own.get("dataset"):
+        files = [Path(str(s.get("source"))).name for s in (own.get("splits") or {}).values()
+                 if isinstance(s, dict) and s.get("source")]
+        phrase = "local files" + (f" ({', '.join(f'`{f}`' for f in dict.fromkeys(files))})" if files else "")
     else:
         phrase = f"the task `{task}`"
-    return {"task": task, "glue": glue, "demo": demo, "dataset_phrase": phrase,
+    return {"task": task, "glue": glue, "demo": demo, "dataset_phrase": phrase, "split_roles": _split_roles(own),
             "max_eval": data_cfg.get("max_eval_samples"), "max_train": data_cfg.get("max_train_samples"),
             "pair": bool(task_glue and len(task_glue.text_keys) == 2),
             # A glue_dir that is a folder of the training machine must be replaced to reproduce the run.
             "local_glue_dir": isinstance(glue_dir, str) and not glue_dir.startswith("pkg:")}
+
+
+def _split_roles(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """How a run on its own data made dev and test ("the `validation` split", "a seeded, stratified 10% of train")."""
+    roles = []
+    for role in ("dev", "test"):
+        split = ((data.get("splits") or {}).get(role)) or {}
+        if not isinstance(split, dict) or not split.get("from"):
+            continue
+        if "fraction" in split:
+            kind = "stratified " if split.get("stratified") else ""
+            roles.append((role, f"a seeded, {kind}{split['fraction']:.0%} of the `{split['from']}` split held out"))
+        else:
+            roles.append((role, f"the `{split['from']}` split"))
+    return roles
 
 
 def _pruning_context(src: _CardSources) -> dict[str, Any]:

@@ -178,7 +178,24 @@ def check_tokenizer_fits(tokenizer, model, key: str, name: str) -> None:
                          f"{rows} rows; use the tokenizer the model was trained with")
 
 
-def check_model_source(model_spec: dict, task: TaskSpec) -> str:
+def model_label_order(model_spec: dict) -> list[str] | None:
+    """The class names of a model already fine-tuned for classification, in its id order; None for a fresh head.
+
+    Reads config.json only (no weights), so `prepare_data(..., label_order=...)` can put the data's labels in the
+    model's order, or name the labels that differ, before any model loads."""
+    from .data.prepare import model_label_names
+
+    name = resolve_model_path(model_spec["name_or_path"])
+    try:
+        config = AutoConfig.from_pretrained(name, revision=model_spec.get("revision"),
+                                            trust_remote_code=bool(model_spec.get("trust_remote_code")))
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: "
+                         f"{_first_line(exc)}") from None
+    return model_label_names(config.id2label)
+
+
+def check_model_source(model_spec: dict, task: TaskSpec | None) -> str:
     """Everything about `model.name_or_path` (and `model.tokenizer`) that can be checked without loading weights:
     files complete and readable, the saved head's labels. Cheap: call it before data loads. Returns the resolved
     path. Raises ModelError."""
@@ -196,7 +213,8 @@ def check_model_source(model_spec: dict, task: TaskSpec) -> str:
         except Exception as exc:  # noqa: BLE001 - any library failure on the user's file is reported, by name
             raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r}: {folder / 'config.json'} cannot "
                              f"be read as a model config: {_first_line(exc)}") from None
-        check_labels(config, task, "model.name_or_path", model_spec["name_or_path"])
+        if task is not None:  # None: the task's labels are not known yet (own data before it is read)
+            check_labels(config, task, "model.name_or_path", model_spec["name_or_path"])
     return name
 
 

@@ -148,6 +148,8 @@ def _section_dataclass(cls: type, values: Any, where: str, source: str) -> dict:
         return dataclasses.asdict(cls(**kwargs))
     except SettingsError as exc:
         raise RecipeError(f"{source}: {where}.{exc.key}: {_message(exc)}") from None
+    except RecipeError as exc:  # DataArguments names its keys itself
+        raise RecipeError(f"{source}: {exc}") from None
 
 
 def _pruning_section(values: Any, source: str) -> dict:
@@ -205,8 +207,6 @@ def _pruning_defaults() -> dict[str, Any]:
 
 def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
     """Check a parsed recipe completely; return the resolved `Recipe` or raise `RecipeError`."""
-    from .data.tasks import GLUE_TASKS
-
     if not isinstance(raw, dict):
         raise RecipeError(f"{source}: expected a mapping with keys {', '.join(SECTIONS)}, got {type(raw).__name__}")
     for key in raw:
@@ -219,18 +219,24 @@ def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
     model = _section_dataclass(ModelArguments, model_values, "model", source)
 
     task = raw.get("task")
-    if not isinstance(task, str) or task not in GLUE_TASKS:
-        raise RecipeError(f"{source}: task: expected one of {', '.join(GLUE_TASKS)}, got {short(task)}")
+    if not isinstance(task, str):
+        raise RecipeError(f"{source}: task: expected a GLUE task name, text-classification or regression, got "
+                          f"{short(task)}")
     data = _section_dataclass(DataArguments, raw.get("data"), "data", source)
+    try:
+        DataArguments(**data).check_task(task)
+    except RecipeError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
 
     pruning = {**_pruning_defaults(), **_pruning_section(raw.get("pruning"), source)}
     given_training = _training_section(raw.get("training"), source)
     training = dict(TRAINING_DEFAULTS)
     if "metric_for_best_model" not in given_training:
-        from .metrics.glue import main_metric
+        from .metrics import greater_is_better
 
-        training["metric_for_best_model"] = main_metric(task)
-        training["greater_is_better"] = True
+        metric = default_metric(task, data)
+        training["metric_for_best_model"] = metric
+        training["greater_is_better"] = greater_is_better(metric)
     training.update(given_training)
 
     recipe = Recipe(model=model, task=task, data=data, pruning=pruning, training=training, source=source)
@@ -242,6 +248,19 @@ def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
     recipe.pruning["method_args"] = dict(args.method_args)
     recipe.pruning["experimental"] = dict(args.experimental)
     return recipe
+
+
+def default_metric(task: str, data: dict) -> str:
+    """The metric that chooses checkpoints when the recipe does not say: a GLUE task's own, else the first of
+    `data.metrics`, else what the task's default metrics start with."""
+    from .data.tasks import REGRESSION, is_glue_task
+    from .metrics import main_metric
+
+    if is_glue_task(task):
+        return main_metric(task)
+    if data.get("metrics"):
+        return data["metrics"][0]
+    return "pearson" if task == REGRESSION else "accuracy"
 
 
 def apply_overrides(raw: Any, overrides: list[str], source: str = "--set") -> dict:

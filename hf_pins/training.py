@@ -18,13 +18,14 @@ from transformers import DataCollatorWithPadding, set_seed
 
 from . import io, run_dir
 from .card import write_model_card
-from .data.glue import load_glue_splits, tokenize_splits
-from .data.tasks import get_task
+from .data.prepare import prepare_data, tokenize
 from .errors import RecipeError, RunStopped, UserError
 from .methods import PreparedRun, get_method
-from .metrics.glue import compute_metrics_fn, main_metric
-from .modeling import check_model_source, check_teacher_source, load_model_and_tokenizer, load_teacher
-from .paths import RECIPE_FILE, resolve_package_path
+from .data.tasks import is_glue_task
+from .metrics import compute_metrics_fn, main_metric
+from .modeling import (check_model_source, check_teacher_source, load_model_and_tokenizer, load_teacher,
+                       model_label_order)
+from .paths import RECIPE_FILE
 from .plots import REPORT_FILE, write_training_plots
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
 from .pruning.targets import find_prunable
@@ -97,7 +98,7 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, pr
         "overall": sparsity["overall"],
         "modules": sparsity["modules"],
         "prunable_weights": trainer.pruner.num_weights,
-        "main_metric": main_metric(recipe.task),
+        "main_metric": main_metric(recipe.task) if is_glue_task(recipe.task) else trainer._metric_name(),
         "metrics": {"dev": strip(dev, "eval"), **{name: strip(m, name) for name, m in test.items()}},
         "self_regularization": trainer.self_regularizing,  # what ran: regression tasks only with a teacher weight
         "total_steps": trainer.state.max_steps,
@@ -132,34 +133,30 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     if checkpoint is not None:
         run_dir.check_resumed_recipe(out, recipe, allow_changes)
     args = recipe.training_args(output_dir=str(out))
-    task = get_task(recipe.task)
+    check_model_source(recipe.model, None)  # files complete and readable before the data loads
+    data_args = recipe.data_args
+    # The labels take the order of a model already fine-tuned on them (names that differ are an error).
+    task_data = prepare_data(recipe.task, data_args, label_order=model_label_order(recipe.model))
+    task = task_data.task
     if args.self_regularization_teacher is not None and not args.self_regularizes(task.is_regression):
         raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name}, which "
                           "trains without a teacher unless pruning.experimental.regression_alpha is set in (0, 1]")
-    check_model_source(recipe.model, task)  # files complete and readable before the data loads
     if args.self_regularization_teacher is not None:
         check_teacher_source(args.self_regularization_teacher, task)
-    data = recipe.data
-    splits = load_glue_splits(
-        recipe.task,
-        glue_dir=data["glue_dir"] and resolve_package_path(data["glue_dir"], "data.glue_dir"),
-        dev_fraction=data["dev_fraction"], split_seed=data["split_seed"],
-        max_train_samples=data["max_train_samples"], max_eval_samples=data["max_eval_samples"],
-    )
     set_seed(args.seed)  # the new classification head is initialised here, before the Trainer seeds anything
     model, tokenizer = load_model_and_tokenizer(recipe.model, task)
     teacher = None
     if args.self_regularization_teacher is not None:
         teacher = load_teacher(args.self_regularization_teacher, recipe.model, task, model)
-    check_pruning_fits(recipe, args, model, len(splits.train))
-    tokenized = tokenize_splits(splits, tokenizer, max_length=data["max_length"])
+    check_pruning_fits(recipe, args, model, len(task_data.train))
+    tokenized = tokenize(task_data, tokenizer, max_length=data_args.max_length)
     collator = DataCollatorWithPadding(tokenizer)
     trainer_kwargs = dict(
         train_dataset=tokenized.train,
         eval_dataset=tokenized.dev,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=compute_metrics_fn(recipe.task),
+        compute_metrics=compute_metrics_fn(task),
         is_regression=task.is_regression,
     )
     if overwrite:
@@ -187,6 +184,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     dev = trainer.evaluate()
     test = {name: trainer.evaluate(ds, metric_key_prefix=name) for name, ds in tokenized.test.items()}
     report = build_report(trainer, recipe, dev, test, prepared=prepared)
+    report["data"] = {**task_data.card_data(), "splits": task_data.splits}
 
     if trainer.args.should_save:
         _write_model_folder(trainer, recipe, report, out)

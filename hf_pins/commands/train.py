@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.allow_changes and not args.resume:
         raise UserError("--allow-changes: only used with --resume")
+    import datasets
+
+    datasets.disable_progress_bars()  # reading and tokenizing take seconds; the training bar is the one that matters
     recipe = load_recipe(args.recipe, overrides=args.overrides)
     result = run_training(recipe, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite,
                           allow_changes=args.allow_changes)

@@ -13,31 +13,25 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, RecipeError
+from .prepare import TaskData, tokenize
+from .splits import seeded_subset, stratified_indices
 from .tasks import TaskSpec, get_task
-
-if TYPE_CHECKING:  # datasets is imported lazily: `import hf_pins.data` should not cost a second
-    import datasets
 
 __all__ = ["GlueSplits", "load_glue_splits", "tokenize_splits"]
 
 HUB_DATASET = "nyu-mll/glue"
 
-
-@dataclass
-class GlueSplits:
-    """The three roles a GLUE task's data plays: `train` to fit, `dev` to select checkpoints, `test` to report."""
-
-    train: datasets.Dataset
-    dev: datasets.Dataset
-    test: dict[str, datasets.Dataset]
-    task: TaskSpec
+# A GLUE task's splits are `TaskData` like every task's: `train` to fit, `dev` to select checkpoints, `test` to report.
+GlueSplits = TaskData
+# Tokenization is the same for every task.
+tokenize_splits = tokenize
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -211,33 +205,6 @@ def _load_from_hub(spec: TaskSpec, key: str) -> tuple[Any, dict[str, Any], str]:
 # Splitting and capping
 
 
-def _stratified_dev_indices(labels: np.ndarray | None, n: int, dev_fraction: float, seed: int) -> np.ndarray:
-    """Indices of the dev rows: `round(n * dev_fraction)` in all, each class getting the floor or ceiling of its share.
-
-    Shares are rounded by largest remainder (ties to the lower class id), so every class's dev proportion is within
-    one example of its proportion in the original training set. Regression tasks (labels None) draw uniformly.
-    """
-    rng = np.random.default_rng(seed)
-    n_dev = int(np.floor(n * dev_fraction + 0.5))
-    if labels is None:
-        return np.sort(rng.permutation(n)[:n_dev])
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * dev_fraction
-    take = np.floor(exact).astype(np.int64)
-    extra = int(np.clip(n_dev - take.sum(), 0, len(classes)))
-    take[np.argsort(-(exact - take), kind="stable")[:extra]] += 1
-    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
-    return np.sort(np.concatenate(chosen))
-
-
-def _cap(dataset, limit: int | None, seed: int, stream: int):
-    """First `limit` rows of a seeded permutation, kept in file order; the same seed gives nested subsets."""
-    if limit is None or limit >= len(dataset):
-        return dataset
-    rng = np.random.default_rng([seed, stream])
-    return dataset.select(np.sort(rng.permutation(len(dataset))[:limit]))
-
-
 def _check_options(dev_fraction: float, split_seed: int, max_train_samples: int | None,
                    max_eval_samples: int | None) -> None:
     if isinstance(dev_fraction, bool) or not isinstance(dev_fraction, (int, float)) or not 0 < dev_fraction < 1:
@@ -268,7 +235,7 @@ def load_glue_splits(task: str, glue_dir: str | os.PathLike | None = None, dev_f
 
     n = len(original_train)
     labels = None if spec.is_regression else np.asarray(original_train["label"], dtype=np.int64)
-    dev_idx = _stratified_dev_indices(labels, n, float(dev_fraction), int(split_seed))
+    dev_idx = stratified_indices(labels, n, float(dev_fraction), int(split_seed))
     if len(dev_idx) == 0 or len(dev_idx) == n:
         raise DataError(f"{source}: {n} examples are too few to hold out dev_fraction {dev_fraction:g} "
                         f"and keep both train and dev non-empty")
@@ -277,33 +244,13 @@ def load_glue_splits(task: str, glue_dir: str | os.PathLike | None = None, dev_f
     train = original_train.select(np.flatnonzero(~is_dev))
     dev = original_train.select(dev_idx)
 
-    train = _cap(train, max_train_samples, int(split_seed), stream=1)
-    dev = _cap(dev, max_eval_samples, int(split_seed), stream=2)
-    test = {key: _cap(ds, max_eval_samples, int(split_seed), stream=3 + i) for i, (key, ds) in enumerate(tests.items())}
-    return GlueSplits(train=train, dev=dev, test=test, task=spec)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Tokenization
-
-
-def tokenize_splits(splits: GlueSplits, tokenizer, max_length: int = 128) -> GlueSplits:
-    """Tokenized copies of every split, truncated to `max_length` but NOT padded.
-
-    Padding per batch (`transformers.DataCollatorWithPadding`) keeps short-sentence tasks several times faster than
-    padding everything to `max_length`. Results stay in memory so nothing is cached next to the user's data.
-    """
-    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 2:
-        raise RecipeError(f"max_length must be an integer of at least 2, got {max_length!r}")
-    text_keys = list(splits.task.text_keys)
-
-    def encode(batch: dict[str, Sequence]) -> dict[str, list]:
-        encoded = tokenizer(*(batch[key] for key in text_keys), truncation=True, max_length=int(max_length))
-        return dict(encoded)
-
-    def apply(dataset):
-        return dataset.map(encode, batched=True, remove_columns=text_keys, keep_in_memory=True,
-                           desc=f"tokenizing {splits.task.name}")
-
-    return replace(splits, train=apply(splits.train), dev=apply(splits.dev),
-                   test={key: apply(ds) for key, ds in splits.test.items()})
+    train = seeded_subset(train, max_train_samples, int(split_seed), stream=1)
+    dev = seeded_subset(dev, max_eval_samples, int(split_seed), stream=2)
+    test = {key: seeded_subset(ds, max_eval_samples, int(split_seed), stream=3 + i) for i, (key, ds) in enumerate(tests.items())}
+    made = {"train": {"from": "train", "source": source, "rows": len(train)},
+            "dev": {"from": "train", "fraction": float(dev_fraction), "stratified": not spec.is_regression,
+                    "seed": int(split_seed), "rows": len(dev)},
+            **{key: {"from": split, "rows": len(test[key])} for key, split in spec.test_splits.items()}}
+    from_hub = glue_dir is None
+    return TaskData(train=train, dev=dev, test=test, task=spec, source=HUB_DATASET if from_hub else "local files",
+                    dataset_config=spec.hub_config if from_hub else None, splits=made)

@@ -1,32 +1,44 @@
-"""GLUE metrics: numpy implementations, task conventions, a Trainer callback and an offline `evaluate` module."""
+"""Task metrics: numpy formulas, GLUE's conventions, a Trainer callback and an offline `evaluate` module."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .glue import (
+from .compute import compute_metrics_fn, greater_is_better, main_metric, task_metrics
+from .formulas import (
+    METRICS,
     accuracy,
     binary_f1,
-    compute_metrics_fn,
-    glue_metrics,
-    glue_score_percent,
-    main_metric,
+    f1_macro,
+    f1_micro,
     matthews_correlation,
+    mean_squared_error,
     pearson,
+    precision_macro,
+    recall_macro,
     spearman,
 )
+from .glue import glue_metrics, glue_score_percent
 
 __all__ = [
+    "METRICS",
     "accuracy",
     "binary_f1",
     "compute_metrics_fn",
+    "f1_macro",
+    "f1_micro",
     "glue_metrics",
     "glue_score_percent",
+    "greater_is_better",
     "load_glue_metric",
     "main_metric",
     "matthews_correlation",
+    "mean_squared_error",
     "pearson",
+    "precision_macro",
+    "recall_macro",
     "spearman",
+    "task_metrics",
     "GLUE_METRIC_DIR",
 ]
 

@@ -1,19 +1,10 @@
-"""GLUE metrics in plain numpy, so training and evaluation need neither scikit-learn, SciPy nor the Hub.
-
-The formulas match scikit-learn (`accuracy_score`, binary `f1_score`, `matthews_corrcoef`) and SciPy (`pearsonr`,
-`spearmanr` with average ranks for ties); the tests check that. One deliberate difference: where those libraries
-return NaN or warn because a correlation is undefined (constant predictions or constant references, which happens with
-a collapsed model early in training), these return 0.0. A NaN would break "pick the best checkpoint" comparisons and
-JSON reports, and "no correlation" is the honest reading of a constant predictor.
-"""
+"""GLUE's conventions: which metrics each task reports and its leaderboard number (formulas in `formulas.py`)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import numpy as np
-
 from ..data.tasks import get_task
+from .compute import compute_metrics_fn, main_metric  # noqa: F401  (their home before other tasks existed)
+from .formulas import accuracy, binary_f1, matthews_correlation, pearson, spearman
 
 __all__ = [
     "accuracy",
@@ -26,84 +17,6 @@ __all__ = [
     "glue_score_percent",
     "compute_metrics_fn",
 ]
-
-
-def _pair(predictions, references, dtype) -> tuple[np.ndarray, np.ndarray]:
-    pred = np.asarray(predictions, dtype=dtype).reshape(-1)
-    ref = np.asarray(references, dtype=dtype).reshape(-1)
-    if pred.shape != ref.shape:
-        raise ValueError(f"{pred.size} predictions but {ref.size} references")
-    if pred.size == 0:
-        raise ValueError("cannot compute a metric on zero examples")
-    return pred, ref
-
-
-def accuracy(predictions, references) -> float:
-    """Fraction of exact matches."""
-    pred, ref = _pair(predictions, references, np.int64)
-    return float(np.mean(pred == ref))
-
-
-def binary_f1(predictions, references, positive: int = 1) -> float:
-    """F1 of the positive class; 0.0 when there are neither predicted nor true positives (scikit-learn's default)."""
-    pred, ref = _pair(predictions, references, np.int64)
-    tp = np.sum((pred == positive) & (ref == positive))
-    fp = np.sum((pred == positive) & (ref != positive))
-    fn = np.sum((pred != positive) & (ref == positive))
-    denominator = 2 * tp + fp + fn
-    return float(2 * tp / denominator) if denominator else 0.0
-
-
-def matthews_correlation(predictions, references) -> float:
-    """Matthews correlation (multi-class form, which equals the binary phi coefficient); 0.0 when undefined."""
-    pred, ref = _pair(predictions, references, np.int64)
-    classes, codes = np.unique(np.concatenate([ref, pred]), return_inverse=True)
-    k = len(classes)
-    confusion = np.zeros((k, k), dtype=np.float64)
-    np.add.at(confusion, (codes[: ref.size], codes[ref.size:]), 1.0)
-    true_totals = confusion.sum(axis=1)
-    pred_totals = confusion.sum(axis=0)
-    correct = np.trace(confusion)
-    n = confusion.sum()
-    cov_true_pred = correct * n - true_totals @ pred_totals
-    cov_pred_pred = n * n - pred_totals @ pred_totals
-    cov_true_true = n * n - true_totals @ true_totals
-    if cov_pred_pred == 0 or cov_true_true == 0:
-        return 0.0
-    return float(np.clip(cov_true_pred / np.sqrt(cov_true_true * cov_pred_pred), -1.0, 1.0))
-
-
-def _correlation(x: np.ndarray, y: np.ndarray) -> float:
-    x = x - x.mean()
-    y = y - y.mean()
-    scale = np.sqrt((x @ x) * (y @ y))
-    if not np.isfinite(scale) or scale == 0:
-        return 0.0
-    return float(np.clip((x @ y) / scale, -1.0, 1.0))
-
-
-def pearson(predictions, references) -> float:
-    """Pearson's r; 0.0 when either side is constant (SciPy returns NaN there)."""
-    pred, ref = _pair(predictions, references, np.float64)
-    return _correlation(pred, ref)
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks where tied values share the mean of the ranks they span (SciPy's `rankdata(method="average")`)."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], values.size]  # exclusive
-    group_rank = (starts + ends + 1) / 2.0  # mean of 1-based ranks starts+1 .. ends
-    ranks = np.empty(values.size, dtype=np.float64)
-    ranks[order] = np.repeat(group_rank, ends - starts)
-    return ranks
-
-
-def spearman(predictions, references) -> float:
-    """Spearman's rho: Pearson's r of average ranks; 0.0 when either side is constant."""
-    pred, ref = _pair(predictions, references, np.float64)
-    return _correlation(_average_ranks(pred), _average_ranks(ref))
 
 
 def glue_metrics(task: str, predictions, references) -> dict[str, float]:
@@ -121,13 +34,6 @@ def glue_metrics(task: str, predictions, references) -> dict[str, float]:
         f1 = binary_f1(predictions, references)
         return {"accuracy": acc, "f1": f1, "combined": (acc + f1) / 2.0}
     return {"accuracy": accuracy(predictions, references)}
-
-
-def main_metric(task: str) -> str:
-    """The `glue_metrics` key to maximise when choosing the best checkpoint on the dev split."""
-    name = get_task(task).name
-    return {"cola": "matthews_correlation", "stsb": "pearson", "mrpc": "combined", "qqp": "combined"}.get(
-        name, "accuracy")
 
 
 def glue_score_percent(task: str, metrics: dict[str, float]) -> float:
@@ -154,27 +60,3 @@ def glue_score_percent(task: str, metrics: dict[str, float]) -> float:
     else:
         score = get("accuracy")
     return 100.0 * score
-
-
-def compute_metrics_fn(task: str) -> Callable[[Any], dict[str, float]]:
-    """A `Trainer(compute_metrics=...)` callback: logits -> argmax (or the single regression output) -> glue_metrics."""
-    spec = get_task(task)
-
-    def compute(eval_prediction) -> dict[str, float]:
-        if hasattr(eval_prediction, "predictions"):
-            predictions, references = eval_prediction.predictions, eval_prediction.label_ids
-        else:
-            predictions, references = eval_prediction
-        if isinstance(predictions, (tuple, list)):  # models that also return hidden states or attentions
-            predictions = predictions[0]
-        predictions = np.asarray(predictions)
-        if spec.is_regression:
-            if predictions.ndim > 1 and predictions.shape[-1] != 1:
-                raise ValueError(f"{spec.name} is a regression task: expected one output per example, "
-                                 f"got predictions of shape {predictions.shape}")
-            predictions = predictions.reshape(-1)
-        elif predictions.ndim > 1:
-            predictions = predictions.argmax(axis=-1)
-        return glue_metrics(spec.name, predictions, references)
-
-    return compute
