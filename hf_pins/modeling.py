@@ -12,6 +12,8 @@ and each other before training starts.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 from pathlib import Path
@@ -222,6 +224,18 @@ def check_model_source(model_spec: dict, task: TaskSpec | None) -> str:
 # Loading
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
 def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
     """Load the tokenizer and a sequence-classification model with a head sized for the task, after
     `check_model_source`; the tokenizer must fit the model's embeddings."""
@@ -257,7 +271,8 @@ def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
                          f"{_first_line(exc)}") from None
     try:
         config = AutoConfig.from_pretrained(name, **common, **labels)
-        model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
+        with _quiet_transformers():  # "some weights are newly initialized": the task head, as always here
+            model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: "
                          f"{_first_line(exc)}") from None

@@ -133,6 +133,8 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     if checkpoint is not None:
         run_dir.check_resumed_recipe(out, recipe, allow_changes)
     args = recipe.training_args(output_dir=str(out))
+    if args.dataloader_pin_memory and args.device.type == "cpu":
+        args.dataloader_pin_memory = False  # pinned memory only helps copies to an accelerator; torch warns otherwise
     check_model_source(recipe.model, None)  # files complete and readable before the data loads
     data_args = recipe.data_args
     # The labels take the order of a model already fine-tuned on them (names that differ are an error).

@@ -147,3 +147,7 @@ def tiny_recipe(tmp_path, tiny_model_dir) -> Path:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs a real model for minutes or a subprocess suite (deselect with -m 'not slow')")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers) -> None:
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     datasets.disable_progress_bars()  # reading and tokenizing take seconds; the training bar is the one that matters
     recipe = load_recipe(args.recipe, overrides=args.overrides)
+    if not sys.stderr.isatty() and "disable_tqdm" not in recipe.training:
+        recipe.training["disable_tqdm"] = True  # in a log file: a line per logging step, not a redrawn bar
     result = run_training(recipe, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite,
                           allow_changes=args.allow_changes)
     print(format_summary(result))
