@@ -12,6 +12,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+from .compat import no_weight_loading_bar
 from .data.tasks import TaskSpec
 from .errors import ModelError, UserError
 from .paths import PACKAGE_SCHEME, resolve_package_path
@@ -55,11 +56,13 @@ def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
             "problem_type": "single_label_classification",
         }
     try:
-        config = AutoConfig.from_pretrained(name, **common, **labels)
-        tokenizer = AutoTokenizer.from_pretrained(model_spec.get("tokenizer") or name, **common)
-        model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
+        with no_weight_loading_bar():  # a mistake found right after loading stays one line on stderr
+            config = AutoConfig.from_pretrained(name, **common, **labels)
+            tokenizer = AutoTokenizer.from_pretrained(model_spec.get("tokenizer") or name, **common)
+            model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:  # unreadable or unsupported files
-        raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: {_first_line(exc)}") from None
+        given = model_spec["name_or_path"]
+        raise ModelError(f"model.name_or_path {given!r} cannot be loaded: {_first_line(exc)}") from None
     return model, tokenizer
 
 
@@ -71,8 +74,9 @@ def load_teacher(name_or_path: str, model_spec: dict, task: TaskSpec, student):
     task's labels in the task's order; its architecture may differ."""
     name = resolve_model_path(name_or_path, TEACHER_KEY)
     try:
-        teacher = AutoModelForSequenceClassification.from_pretrained(
-            name, trust_remote_code=bool(model_spec.get("trust_remote_code")))
+        with no_weight_loading_bar():
+            teacher = AutoModelForSequenceClassification.from_pretrained(
+                name, trust_remote_code=bool(model_spec.get("trust_remote_code")))
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
         raise ModelError(f"{TEACHER_KEY} {name_or_path!r} cannot be loaded: {_first_line(exc)}") from None
     expected = task.num_labels
