@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from . import compat
 from .config import PINSConfig, pruning_field_names
 from .errors import RecipeError, UserError
 
@@ -168,7 +169,7 @@ class Recipe:
     def training_args(self, output_dir: str | None = None) -> PINSConfig:
         """The `PINSConfig` this recipe describes (raises `RecipeError` for values TrainingArguments refuses)."""
         kwargs = {PRUNING_KEYS[k]: copy.deepcopy(v) for k, v in self.pruning.items()}
-        kwargs.update(copy.deepcopy(self.training))
+        kwargs.update(compat.training_arguments_kwargs(copy.deepcopy(self.training)))
         if output_dir is not None:
             kwargs["output_dir"] = output_dir
         try:
@@ -241,7 +242,7 @@ def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
 
     given_training = _section(raw, "training", source)
     given_training = {k: _coerce(v, _TYPE_HINTS.get(k)) for k, v in given_training.items()}
-    for key, value in given_training.items():
+    for key, value in compat.training_arguments_kwargs(given_training).items():
         if key in TRAINING_FORBIDDEN:
             raise RecipeError(f"{source}: training.{key}: not supported; {TRAINING_FORBIDDEN[key]}")
         if key not in _INIT_FIELDS or key in PRUNING_KEYS.values():
