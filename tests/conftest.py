@@ -18,6 +18,8 @@ import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
+from hf_pins.extras import EXTRAS  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 GLUE_DIR = REPO.parent / "shared" / "glue"
 
@@ -154,7 +156,6 @@ def tiny_recipe(tmp_path, tiny_model_dir) -> Path:
 # Optional parts of hf_pins (pyproject extras) and the modules their tests need. A test marked with the extra's name is
 # skipped, with the reason in the summary, where that part is not installed (CI's transformers-5 environment);
 # with HF_PINS_REQUIRE_EXTRAS=1 (the locked environment, which installs every extra) a missing part stops the run.
-EXTRAS = {"export": ("optimum.exporters.onnx", "onnx", "onnxruntime"), "deepsparse": ("deepsparse",)}
 
 
 def missing_module(modules) -> str | None:
