@@ -256,8 +256,9 @@ def check_training_values(args: TrainingArguments) -> None:
         "seed": (0 <= args.seed < 2**32, "an integer in [0, 2**32)"),
         "dataloader_num_workers": (args.dataloader_num_workers >= 0, "an integer >= 0"),
         "weight_decay": (_finite(args.weight_decay) and args.weight_decay >= 0, "a number >= 0"),
-        "warmup_ratio": (_finite(args.warmup_ratio) and 0 <= args.warmup_ratio <= 1, "a number in [0, 1]"),
-        "warmup_steps": (args.warmup_steps >= 0, "an integer >= 0"),
+        "warmup_ratio": (_finite(getattr(args, "warmup_ratio", 0.0)) and 0 <= getattr(args, "warmup_ratio", 0.0) <= 1,
+                         "a number in [0, 1]"),  # transformers 5 has no warmup_ratio (compat.py)
+        "warmup_steps": (args.warmup_steps >= 0, "a number >= 0"),
         "max_grad_norm": (_finite(args.max_grad_norm), "a finite number"),
         "adam_beta1": (_finite(args.adam_beta1) and 0 <= args.adam_beta1 < 1, "a number in [0, 1)"),
         "adam_beta2": (_finite(args.adam_beta2) and 0 <= args.adam_beta2 < 1, "a number in [0, 1)"),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+from .compat import no_weight_loading_bar
 from .data.tasks import TaskSpec
 from .errors import ModelError, UserError
 from .paths import PACKAGE_SCHEME, resolve_package_path
@@ -271,7 +272,9 @@ def load_model_and_tokenizer(model_spec: dict, task: TaskSpec):
                          f"{_first_line(exc)}") from None
     try:
         config = AutoConfig.from_pretrained(name, **common, **labels)
-        with _quiet_transformers():  # "some weights are newly initialized": the task head, as always here
+        # "Some weights are newly initialized": the task head, as always here; and no weight-loading bar, so that a
+        # mistake found right after loading stays one line on stderr.
+        with _quiet_transformers(), no_weight_loading_bar():
             model = AutoModelForSequenceClassification.from_pretrained(name, config=config, **common)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"model.name_or_path {model_spec['name_or_path']!r} cannot be loaded: "
@@ -322,8 +325,9 @@ def load_teacher(name_or_path: str, model_spec: dict, task: TaskSpec, student):
     task's labels in the task's order; its architecture may differ."""
     name = check_teacher_source(name_or_path, task)
     try:
-        teacher = AutoModelForSequenceClassification.from_pretrained(
-            name, trust_remote_code=bool(model_spec.get("trust_remote_code")))
+        with no_weight_loading_bar():
+            teacher = AutoModelForSequenceClassification.from_pretrained(
+                name, trust_remote_code=bool(model_spec.get("trust_remote_code")))
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"{TEACHER_KEY} {name_or_path!r} cannot be loaded: {_first_line(exc)}") from None
     check_teacher_fits(teacher, student, task, name_or_path)

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from . import compat
 from .arguments import ValueProblem, closest, convert, describe, from_mapping, init_fields, short
 from .config import ModelArguments, PINSConfig, check_optimizer, pruning_field_names
 from .data.arguments import DataArguments
@@ -105,7 +106,7 @@ class Recipe:
     def training_args(self, output_dir: str | None = None) -> PINSConfig:
         """The `PINSConfig` this recipe describes (raises `RecipeError` naming the key for a value it refuses)."""
         kwargs = {PRUNING_FIELDS[k]: copy.deepcopy(v) for k, v in self.pruning.items()}
-        kwargs.update(copy.deepcopy(self.training))
+        kwargs.update(compat.training_arguments_kwargs(copy.deepcopy(self.training)))
         if output_dir is not None:
             kwargs["output_dir"] = output_dir
         try:
@@ -172,6 +173,9 @@ def _training_section(values: Any, source: str) -> dict:
     for key, value in values.items():
         if key in TRAINING_FORBIDDEN:
             raise RecipeError(f"{source}: training.{key}: not supported; {TRAINING_FORBIDDEN[key]}")
+        if key not in TRAINING_FIELDS and set(compat.training_arguments_kwargs({key: value})) != {key}:
+            out[key] = value  # a key this transformers release renamed; compat translates it (warmup_ratio in 5.x)
+            continue
         if key not in TRAINING_FIELDS:
             if key in PRUNING_FIELDS.values() or key in PRUNING_FIELDS:
                 hint = f"; pruning fields go under pruning: as pruning.{recipe_key(key)}"

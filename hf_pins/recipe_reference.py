@@ -69,7 +69,9 @@ def render() -> str:
     out += ["## model", "", "`model: NAME` is short for `model: {name_or_path: NAME}`.", ""]
     out += _table(ModelArguments, _all(ModelArguments))
     out += ["", "## task", "",
-            "A GLUE task name: `cola`, `sst2`, `mrpc`, `qqp`, `stsb`, `mnli`, `qnli`, `rte` or `wnli`.", ""]
+            "A GLUE task name (`cola`, `sst2`, `mrpc`, `qqp`, `stsb`, `mnli`, `qnli`, `rte`, `wnli`: data, columns, labels "
+            "and metrics are GLUE's), or `text-classification` or `regression` for your own data (the `data:` keys "
+            "below say where it is and what its columns mean).", ""]
     out += ["## data", ""] + _table(DataArguments, _all(DataArguments))
     out += ["", "## pruning", ""] + _table(PINSConfig, list(PRUNING_FIELDS.items()))
     out += ["", "### pruning.method_args", "",

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback
 from transformers.trainer_utils import has_length
 
+from . import compat
 from .config import SHARDED_TRAINING_UNSUPPORTED, PINSConfig
 from .methods import get_method
 from .modeling import resolve_model_path
@@ -406,7 +407,7 @@ class PINSTrainer(Trainer):
                 shutil.rmtree(final)
             os.replace(staged, final)
             shutil.rmtree(staging_root, ignore_errors=True)
-            self._rotate_checkpoints(use_mtime=False, output_dir=run_dir)
+            compat.rotate_checkpoints(self, run_dir)
         self.accelerator.wait_for_everyone()
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
+
+from hf_pins.extras import EXTRAS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GLUE_DIR = REPO.parent / "shared" / "glue"
@@ -138,7 +141,8 @@ def tiny_recipe(tmp_path, tiny_model_dir) -> Path:
     recipe = {
         "model": {"name_or_path": str(tiny_model_dir)},
         "task": "rte",
-        "data": {"glue_dir": "pkg:hf_pins/demo_data", "max_length": 48, "max_train_samples": 64, "max_eval_samples": 32},
+        "data": {"glue_dir": "pkg:hf_pins/demo_data", "max_length": 48,
+                 "max_train_samples": 64, "max_eval_samples": 32},
         "pruning": {"method": "pins", "target_sparsity": 0.8, "mask_update_interval": 2},
         "training": {"num_train_epochs": 2, "per_device_train_batch_size": 8, "learning_rate": 1e-3,
                      "eval_steps": 4, "save_steps": 8, "logging_steps": 4, "use_cpu": True, "disable_tqdm": True,
@@ -149,5 +153,33 @@ def tiny_recipe(tmp_path, tiny_model_dir) -> Path:
     return path
 
 
+# Optional parts of hf_pins (pyproject extras) and the modules their tests need. A test marked with the extra's name is
+# skipped, with the reason in the summary, where that part is not installed (CI's transformers-5 environment);
+# with HF_PINS_REQUIRE_EXTRAS=1 (the locked environment, which installs every extra) a missing part stops the run.
+
+
+def missing_module(modules) -> str | None:
+    """The first of `modules` that cannot be imported, with the reason, or None."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # ImportError, or a broken install (DeepSparse with an onnx it cannot use)
+            return f"{name} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    return None
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs a real model for minutes or a subprocess suite (deselect with -m 'not slow')")
+    if os.environ.get("HF_PINS_REQUIRE_EXTRAS") == "1":
+        for extra, modules in EXTRAS.items():
+            if (missing := missing_module(modules)) is not None:
+                raise pytest.UsageError(f"HF_PINS_REQUIRE_EXTRAS=1 but hf_pins[{extra}] is not usable: {missing}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for extra, modules in EXTRAS.items():
+        marked = [item for item in items if item.get_closest_marker(extra) is not None]
+        if marked and (missing := missing_module(modules)) is not None:
+            skip = pytest.mark.skip(reason=f"needs hf_pins[{extra}]: {missing} is not importable")
+            for item in marked:
+                item.add_marker(skip)

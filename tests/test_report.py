@@ -38,3 +38,13 @@ def test_rewriting_keeps_the_prose_and_fills_every_block(tmp_path, monkeypatch):
     monkeypatch.setitem(report.DOCS, "BENCHMARKS.md", tmp_path / "BENCHMARKS.md")
     assert set(report.stale("BENCHMARKS.md")) == set(report.BLOCKS["BENCHMARKS.md"])
     assert report.render("BENCHMARKS.md", emptied) == text
+
+
+@pytest.mark.slow
+def test_fault_counts_follow_the_tests():
+    import json
+
+    import fault_cases
+
+    committed = json.loads(fault_cases.OUTPUT.read_text())
+    assert committed["cases"] == fault_cases.count(), "run `python benchmarks/fault_cases.py` and commit its JSON"

@@ -28,6 +28,8 @@ TEXTS = ["the cat sat on the mat", "a very bad movie", "it was good"]
 PAIRS = [("the cat sat", "a dog sat"), ("good film", "bad film"), ("it was", "not good")]
 SEQ, BATCH = 16, 2
 DEEPSPARSE_OK, DEEPSPARSE_WHY = runtime.deepsparse_status()
+# Every test that exports or runs a model needs the export extra; the DeepSparse comparison also needs DeepSparse.
+export = pytest.mark.export
 
 
 def write_tiny_model(path: Path, num_labels: int = 2, sparsity: float = 0.8) -> Path:
@@ -68,6 +70,7 @@ def no_deepsparse(monkeypatch):
     monkeypatch.setitem(sys.modules, "deepsparse", None)
 
 
+@export
 def test_predict_labels_and_scores(models):
     predictor = runtime.load(models["cls_onnx"], runtime="onnxruntime", precision="fp32")
     out = predictor.predict(TEXTS)
@@ -82,6 +85,7 @@ def test_predict_labels_and_scores(models):
         predictor.predict([1, 2])
 
 
+@export
 def test_predictions_match_pytorch(models):
     model = BertForSequenceClassification.from_pretrained(models["cls"]).eval()
     tokenizer = BertTokenizerFast.from_pretrained(models["cls"])
@@ -92,11 +96,13 @@ def test_predictions_match_pytorch(models):
     assert [g["label"] for g in got] == [model.config.id2label[int(i)] for i in want.argmax(axis=1)]
 
 
+@export
 def test_regression_returns_scores_only(models):
     out = runtime.load(models["reg_onnx"], runtime="onnxruntime").predict(TEXTS)
     assert [set(r) for r in out] == [{"score"}] * 3
 
 
+@export
 def test_int8_is_the_default_when_exported(models):
     predictor = runtime.load(models["cls_onnx"], runtime="onnxruntime")
     assert predictor.precision == "int8"
@@ -107,6 +113,7 @@ def test_int8_is_the_default_when_exported(models):
         runtime.load(models["reg_onnx"], runtime="onnxruntime", precision="int8")
 
 
+@export
 def test_auto_falls_back_to_onnxruntime_with_one_line(models, no_deepsparse, caplog):
     with caplog.at_level(logging.WARNING, logger="hf_pins.runtime"):
         predictor = runtime.load(models["cls_onnx"], runtime="auto", precision="fp32")
@@ -118,6 +125,8 @@ def test_auto_falls_back_to_onnxruntime_with_one_line(models, no_deepsparse, cap
         runtime.load(models["cls_onnx"], runtime="deepsparse")
 
 
+@export
+@pytest.mark.deepsparse
 @pytest.mark.skipif(not DEEPSPARSE_OK, reason=DEEPSPARSE_WHY)
 def test_deepsparse_matches_onnxruntime(models):
     """DeepSparse runs the static [2, 16] graph: 3 texts are two batches, the second filled up and trimmed."""
@@ -129,6 +138,7 @@ def test_deepsparse_matches_onnxruntime(models):
     assert runtime.load(models["cls_onnx"], runtime="auto").runtime == "deepsparse"
 
 
+@export
 def test_load_user_mistakes(models, tmp_path):
     with pytest.raises(ModelError, match="hf-pins export"):
         runtime.load(models["cls"])  # a PyTorch directory
@@ -138,6 +148,7 @@ def test_load_user_mistakes(models, tmp_path):
         runtime.load(models["cls_onnx"], runtime="tensorrt")
 
 
+@export
 def test_machine_info_names_cpu_and_instruction_sets():
     info = ib.machine_info()
     assert info["cpu"] and info["cores_physical"] >= 1 and info["cores_logical"] >= 1
@@ -158,6 +169,7 @@ def _check_benchmark_json(path: Path, runtimes: set[str], precisions: set[str]):
     return data
 
 
+@export
 def test_benchmark_json_and_table(models, tmp_path, capsys, no_deepsparse):
     out = tmp_path / "bench.json"
     code = main(["benchmark", str(models["cls_onnx"]), "--runtime", "all", "--iterations", "3", "--warmup", "0",
@@ -168,6 +180,7 @@ def test_benchmark_json_and_table(models, tmp_path, capsys, no_deepsparse):
     _check_benchmark_json(out, {"onnxruntime"}, {"fp32", "int8"})
 
 
+@export
 def test_benchmark_exports_a_pytorch_model_first(models, tmp_path):
     out = tmp_path / "bench.json"
     runtimes = ["--runtime", "all"] if DEEPSPARSE_OK else ["--runtime", "onnxruntime"]
@@ -180,6 +193,7 @@ def test_benchmark_exports_a_pytorch_model_first(models, tmp_path):
 @pytest.mark.parametrize("args", [["benchmark", "/nonexistent/model"],
                                   ["benchmark", "{cls_onnx}", "--batch-size", "0"],
                                   ["benchmark", "{reg_onnx}", "--precision", "int8"]])
+@export
 def test_benchmark_user_mistakes_exit_2(args, models, capsys):
     args = [a.format(**{k: str(v) for k, v in models.items()}) for a in args]
     assert main(args) == 2
@@ -196,6 +210,7 @@ def test_deepsparse_threads_pinned_unless_user_says_otherwise(monkeypatch):
     assert os.environ["NM_BIND_THREADS_TO_CORES"] == "0"
 
 
+@export
 def test_interleaved_rounds_cover_every_configuration(models):
     configs = [ib.Config(models["cls_onnx"], "onnxruntime", p, "tiny") for p in ("fp32", "int8")]
     rows = ib.benchmark(configs, batch_size=BATCH, sequence_length=SEQ, warmup_seconds=0, seconds=None,

@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from .. import io
     from .. import runtime as rt
     from ..errors import ModelError, UserError
+    from ..extras import require
+
+    require("export", "hf-pins benchmark")
 
     if (args.batch_size is not None and args.batch_size < 1) or (
             args.sequence_length is not None and args.sequence_length < 1):

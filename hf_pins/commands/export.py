@@ -54,6 +54,9 @@ def glue_examples(task: str, glue_dir: str | None, calibration_samples: int, eva
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
+    from ..extras import require
+
+    require("export", "hf-pins export")
     from ..export import check_export_request, export_model
 
     if args.calibration_task and not args.int8:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .. import compat
+
 
 def encoder_layers(model: nn.Module) -> list[nn.Module]:
     """The encoder blocks, checked to have the BERT layout the selection and surgery rely on."""
@@ -129,5 +131,5 @@ def apply_selection(model: nn.Module, layers: list[nn.Module], plan: dict[int, d
         padding += width - k
     model.config.intermediate_size = width
     if prune:
-        model.prune_heads(prune)
+        compat.remove_heads(model, prune)
     return {"intermediate_size": width, "ffn_padding_units": padding}
