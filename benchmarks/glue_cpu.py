@@ -238,7 +238,7 @@ def cells_in(paths: list[Path], budget_name: str, overrides: list[str]) -> set[t
             their_budget = state["settings"]["budget_name"]
             held = {cell_key(r) for r in runs}
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"error: --skip-cells-in {path}: not a result JSON of this benchmark ({error})")
+            raise ValueError(f"error: --skip-cells-in {path}: not a result JSON of this benchmark ({error})") from None
         if their_budget != budget_name:
             raise ValueError(f"error: --skip-cells-in {path}: its runs have the budget {their_budget!r}, this grid "
                              f"{budget_name!r}; name only files of the same grid")

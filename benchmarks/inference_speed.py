@@ -136,8 +136,14 @@ def prepare_accuracy_model(out: Path, glue_dir: Path, train_samples: int, sparsi
     """Plain transformers Trainer, no hf_pins trainer: fine-tune dense on `train_samples` SST-2 examples, then
     gradual magnitude pruning (global, cubic schedule to `sparsity` over the first 70% of another 2 x `train_samples`
     examples, masks kept fixed after). About 15 minutes on 2 busy cores; a real recipe (`hf-pins train`) does better."""
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     splits = sst2_splits(glue_dir, 3 * train_samples)
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import glue_report as gr  # noqa: E402
 from dev_curves import compare  # noqa: E402
-from glue_cpu import METHODS, TASKS  # noqa: E402
+from glue_cpu import TASKS  # noqa: E402
 from teacher_weight import phase_weights  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -402,12 +402,45 @@ def block_cola_gap() -> list[str]:
     return lines
 
 
+def block_own_data() -> list[str]:
+    """Load and tokenize a generated 200,000-row CSV, first run and again from the datasets cache."""
+    data = load(RESULTS / "own_data" / "own_data.json")
+    lines = ["| run | load + check + split (s) | tokenize (s) | peak memory (MiB) | of which imports (MiB) | rows train / dev / test |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for name, phase in data["phases"].items():
+        rows = phase["rows"]
+        lines.append(f"| {name} | {phase['load_check_split_s']:.2f} | {phase['tokenize_s']:.2f} | "
+                     f"{phase['peak_rss_mib']:.0f} | {phase['rss_after_imports_mib']:.0f} | "
+                     f"{rows['train']:,} / {rows['dev']:,} / {rows['test']:,} |")
+    return lines
+
+
+def block_own_data_vs_glue() -> list[str]:
+    """The same rows, recipe and seed through the GLUE path and as CSV files through the general path."""
+    data = load(RESULTS / "own_data" / "own_data_vs_glue.json")
+    lines = ["| path | test accuracy | dev accuracy | sparsity |", "| --- | ---: | ---: | ---: |"]
+    for name, label in (("glue_path", f"GLUE ({data['task']})"), ("own_data_path", "own data (CSV files)")):
+        run = data["results"][name]
+        lines.append(f"| {label} | {run['test']['accuracy']:.4f} | {run['dev']['accuracy']:.4f} | "
+                     f"{run['overall']:.4f} |")
+    return lines
+
+
+def block_faults() -> list[str]:
+    """Bad inputs and faults the test suite tries, by class (a fresh collection must give the same counts)."""
+    data = load(RESULTS / "faults" / "fault_cases.json")
+    lines = ["| class of bad input or fault | cases |", "| --- | ---: |"]
+    lines += [f"| {name} | {count} |" for name, count in data["cases"].items()]
+    return lines + [f"| total | {data['total']} |"]
+
+
 BLOCKS = {
     "BENCHMARKS.md": {"summary": block_summary, "verdicts": block_verdicts, "step-overhead": block_step_overhead,
                       "step-overhead-rerun": block_step_overhead_rerun,
                       "inference-bert-base": block_inference_bert_base, "inference-minilm": block_inference_minilm,
                       "glue-budget": block_glue_budget, "glue-means": block_glue_means,
-                      "glue-differences": block_glue_differences, "glue-longer": block_glue_longer},
+                      "glue-differences": block_glue_differences, "glue-longer": block_glue_longer,
+                      "own-data": block_own_data, "own-data-vs-glue": block_own_data_vs_glue, "faults": block_faults},
     "docs/research.md": {"score-agreement": block_score_agreement, "signed": block_signed,
                          "selfreg-seeds": block_selfreg_seeds, "teacher-weight": block_teacher_weight,
                          "sst2-one-epoch": block_sst2_one_epoch, "cola-variants": block_cola_variants,

@@ -21,7 +21,6 @@ from typing import Any
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
-
 _short = reprlib.Repr()  # values in messages are bounded: a YAML alias bomb must not be rendered in full
 _short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxother = 2, 4, 4, 60, 60
 
@@ -35,13 +34,13 @@ class ValueProblem(ValueError):
     """A value that does not fit its field; the message says what is accepted."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _actions(cls: type) -> dict[str, Any]:
     parser = HfArgumentParser(cls)
     return {f.name: parser._option_string_actions.get(f"--{f.name}") for f in dataclasses.fields(cls) if f.init}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -60,9 +59,9 @@ def _container_kinds(hint) -> set:
     kinds = set()
     for arg in _union_args(hint):
         origin = typing.get_origin(arg) or arg
-        if origin in (list, typing.List):
+        if origin in (list, list):
             kinds.add(list)
-        if origin in (dict, typing.Dict):
+        if origin in (dict, dict):
             kinds.add(dict)
     return kinds
 

@@ -328,7 +328,7 @@ class _CardSources:
     config: dict[str, Any]
 
     @classmethod
-    def read(cls, model_dir: Path) -> "_CardSources":
+    def read(cls, model_dir: Path) -> _CardSources:
         if not model_dir.is_dir():
             raise UserError(f"model directory {model_dir} not found")
         recipe_text, recipe = _read_recipe(model_dir)

@@ -74,6 +74,13 @@ def training_arguments_kwargs(training: dict) -> dict:
     return out
 
 
+def removes_heads() -> bool:
+    """Whether this transformers release can take attention heads out of a model (4.x can; 5.x zeroes them)."""
+    from transformers import PreTrainedModel
+
+    return hasattr(PreTrainedModel, "prune_heads")
+
+
 def remove_heads(model, heads: dict[int, list[int]]) -> None:
     """Take the attention heads `heads` (layer index -> original head ids) out of a BERT-layout encoder.
 

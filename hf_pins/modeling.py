@@ -13,7 +13,6 @@ and each other before training starts.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 from pathlib import Path

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
 
@@ -64,7 +65,7 @@ def sparsity_table(modules: dict[str, float]) -> tuple[list[str], list[tuple[str
         if kind not in kinds:
             kinds.append(kind)
         layers.setdefault(layer, {})[kind] = float(value)
-    ordered = sorted((k for k in layers if k is not None))
+    ordered = sorted(k for k in layers if k is not None)
     rows = [(str(k), layers[k]) for k in ordered]
     if None in layers:
         rows.append(("other", layers[None]))
@@ -85,7 +86,7 @@ def load_report(model_dir: str | Path) -> dict[str, Any]:
     return report
 
 
-def _new_figure(width: float, height: float) -> "Figure":
+def _new_figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -106,7 +107,7 @@ def _title_prefix(report: dict[str, Any]) -> str:
     return " on ".join(parts)
 
 
-def sparsity_figure(report: dict[str, Any]) -> "Figure | None":
+def sparsity_figure(report: dict[str, Any]) -> Figure | None:
     """Grouped bars: one group per layer, one bar per projection kind; None when the report lists no module."""
     modules = report.get("modules") or {}
     if not modules:
@@ -146,7 +147,7 @@ def _points(entries: Iterable[dict], x: str, y: str) -> tuple[list[float], list[
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def schedule_figure(report: dict[str, Any]) -> "Figure | None":
+def schedule_figure(report: dict[str, Any]) -> Figure | None:
     """Target and measured sparsity against the step, the dev metric on a second axis, teacher refreshes marked.
 
     None when the report has no history (a run that never pruned has no schedule to show).

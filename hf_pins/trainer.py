@@ -39,7 +39,7 @@ class TrainingDiverged(FloatingPointError):
 class _PruningCallback(TrainerCallback):
     """Connects the Trainer's optimizer-step events to the pruner."""
 
-    def __init__(self, trainer: "PINSTrainer"):
+    def __init__(self, trainer: PINSTrainer):
         self.trainer = trainer
 
     def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):

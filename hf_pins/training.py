@@ -6,7 +6,6 @@ output directory is created, so a mistake costs nothing and overwrites nothing.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -19,12 +18,17 @@ from transformers import DataCollatorWithPadding, set_seed
 from . import io, run_dir
 from .card import write_model_card
 from .data.prepare import prepare_data, tokenize
+from .data.tasks import is_glue_task
 from .errors import RecipeError, RunStopped, UserError
 from .methods import PreparedRun, get_method
-from .data.tasks import is_glue_task
 from .metrics import compute_metrics_fn, main_metric
-from .modeling import (check_model_source, check_teacher_source, load_model_and_tokenizer, load_teacher,
-                       model_label_order)
+from .modeling import (
+    check_model_source,
+    check_teacher_source,
+    load_model_and_tokenizer,
+    load_teacher,
+    model_label_order,
+)
 from .paths import RECIPE_FILE
 from .plots import REPORT_FILE, write_training_plots
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch

@@ -3,8 +3,8 @@
 import shutil
 
 import pytest
-
 from conftest import REPO
+
 from hf_pins.cli import main
 
 DEMO_RTE = REPO / "hf_pins" / "demo_data" / "RTE"
@@ -125,6 +125,7 @@ def test_teacher_without_self_regularization(tmp_path, tiny_recipe, tiny_model_d
 
 def _assert_refused(capsys, tmp_path, recipe, fragment, *extra):
     out = tmp_path / "out"
+    capsys.readouterr()  # what building the fixtures printed is not the command's output
     code = main(["train", str(recipe), "--output-dir", str(out), *extra])
     stderr = capsys.readouterr().err
     lines = stderr.strip().splitlines()

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import tiny_bert
 from huggingface_hub import ModelCard, constants
 
-from conftest import tiny_bert
 from hf_pins.card import render_model_card, write_model_card
 from hf_pins.errors import UserError
 from hf_pins.plots import write_training_plots

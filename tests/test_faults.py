@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from hf_pins.cli import main
 
 SEQ = 16

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import GLUE_DIR, REPO
 
 FIELDS = {"task", "method", "target_sparsity", "measured_sparsity", "seed", "metric", "dev_score", "test_score",

@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import make_trainer
+
 from hf_pins.optim.composed import ComposedOptimizer
 from hf_pins.optim.grda import GRDA
 from hf_pins.optim.grda_calibration import calibrate_c

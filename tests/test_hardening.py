@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import REPO, make_trainer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from conftest import REPO, make_trainer
 from hf_pins.errors import RecipeError
 from hf_pins.recipe import load_recipe, validate_recipe
 

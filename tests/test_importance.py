@@ -5,7 +5,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from conftest import OneWeight
 
 from hf_pins.experimental import ExperimentalSettings

@@ -1,8 +1,8 @@
 """Global and per-matrix thresholds, and masks that keep pruned weights at exactly zero."""
 
 import torch
-
 from conftest import tiny_bert
+
 from hf_pins.pruning.masks import global_masks, per_matrix_masks
 from hf_pins.pruning.pruner import Pruner
 from hf_pins.pruning.schedule import CubicSchedule

@@ -6,13 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import OneWeight, make_trainer
 from torch import nn
 
-from conftest import OneWeight, make_trainer
 from hf_pins.errors import RecipeError
+from hf_pins.methods import METHODS as METHOD_CLASSES
+from hf_pins.methods import get_method
 from hf_pins.pruning.pruner import Pruner
 from hf_pins.pruning.schedule import CubicSchedule
-from hf_pins.methods import METHODS as METHOD_CLASSES, get_method
 from hf_pins.recipe import load_recipe
 
 NAME = "layer.0.proj.weight"

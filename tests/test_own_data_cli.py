@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import yaml
-
 from test_cli_train import run_cli
 from test_own_data import examples, write_csv, write_jsonl
 

@@ -4,7 +4,6 @@ docs/research.md is what `benchmarks/report.py` writes from the JSON under `benc
 import sys
 
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -4,7 +4,6 @@ they are the driver's own criterion, and differently when they are not."""
 import sys
 
 import pytest
-
 from conftest import REPO, make_trainer
 
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_trainer, tiny_bert
+
 from hf_pins.selfreg import SelfRegularizer, self_regularized_loss
 
 
@@ -373,9 +373,8 @@ def test_checkpoint_of_a_run_with_a_given_teacher_resumes_only_with_that_teacher
 
 
 def test_trainer_scores_the_given_teacher_on_dev_and_distils_from_it(tmp_path):
-    from transformers import Trainer, TrainingArguments
-
     from conftest import accuracy_metric, pad_collate, token_dataset
+    from transformers import Trainer, TrainingArguments
 
     teacher = tiny_bert(seed=7)
     dev = token_dataset(32, seed=1)

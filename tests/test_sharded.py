@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO
+
 from hf_pins.pruning.masks import _prune_lowest
 from hf_pins.pruning.sharding import all_reduce_sum, sharded_prune_lowest
 

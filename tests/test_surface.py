@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import GLUE_DIR, REPO
 from transformers import TrainingArguments
 
-from conftest import GLUE_DIR, REPO
 from hf_pins.config import PINSConfig, pruning_field_names
 from hf_pins.errors import RecipeError
 from hf_pins.methods import METHODS

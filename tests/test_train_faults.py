@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-
 from test_cli_train import run_cli
+
 from hf_pins.errors import OutputError
 from hf_pins.recipe import load_recipe
 from hf_pins.training import run_training

@@ -5,8 +5,7 @@ import shutil
 
 import pytest
 import torch
-
-from conftest import make_trainer, tiny_bert, token_dataset
+from conftest import make_trainer, tiny_bert
 
 
 def _no_dropout():

@@ -108,7 +108,7 @@ class PruningMethod:
         return None
 
     @classmethod
-    def training_method(cls, settings: Any) -> type["PruningMethod"]:
+    def training_method(cls, settings: Any) -> type[PruningMethod]:
         return cls
 
     def create_optimizer(self, trainer) -> torch.optim.Optimizer | None:

@@ -6,7 +6,8 @@ its spec names (`TaskSpec.metrics`, from the recipe's `data.metrics`), computed 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -11,8 +11,8 @@ checkpoint" comparisons and JSON reports, and "no correlation" is the honest rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -20,7 +20,7 @@ this is gRDA exactly.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

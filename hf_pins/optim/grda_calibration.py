@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 
 def calibrate_c(short_run: Callable[[float], tuple[float, float, float]], *, c_start: float, growth: float,

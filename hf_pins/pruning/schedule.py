@@ -49,7 +49,7 @@ class CubicSchedule:
         update_interval: int = 10,
         warmup_epochs: float = 0.0,
         steps_per_epoch: int = 0,
-    ) -> "CubicSchedule":
+    ) -> CubicSchedule:
         """Steps given explicitly win over epochs, epochs over ratios of `total_steps` (like `warmup_steps` /
         `warmup_ratio`). Epochs say what the warm-up is for, learning the task before pruning, whatever the run's length."""
         if warmup_steps > 0:
@@ -64,7 +64,7 @@ class CubicSchedule:
         return cls(total_steps, target_sparsity, t_i, t_f, update_interval)
 
     @classmethod
-    def from_args(cls, args, total_steps: int, steps_per_epoch: int) -> "CubicSchedule":
+    def from_args(cls, args, total_steps: int, steps_per_epoch: int) -> CubicSchedule:
         """The schedule a `PINSConfig` asks for (its `dense_warmup_*` and `pruning_final_*` fields), for a run of `total_steps` optimizer steps."""
         return cls.from_config(
             total_steps,

@@ -10,7 +10,7 @@ is a 256-bin histogram per pass and one count of ties. No rank ever holds all th
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist

@@ -9,7 +9,7 @@ LayerNorms are not `nn.Linear`), so they are never selected.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
