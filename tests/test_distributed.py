@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 WORKER = REPO / "tests" / "distributed_worker.py"
@@ -15,6 +16,7 @@ def _env():
     return dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
 
 
+@pytest.mark.slow
 def test_two_processes_share_every_mask_and_match_one_process(tmp_path):
     accelerate = Path(sys.executable).parent / "accelerate"
     two, one = tmp_path / "two", tmp_path / "one"

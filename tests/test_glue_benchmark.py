@@ -14,6 +14,7 @@ FIELDS = {"task", "method", "target_sparsity", "measured_sparsity", "seed", "met
           "train_seconds", "peak_rss_mb"}
 
 
+@pytest.mark.slow
 def test_quick_grid_writes_every_run_and_resumes(tmp_path):
     output = tmp_path / "glue_cpu.json"
     argv = [sys.executable, str(REPO / "benchmarks" / "glue_cpu.py"), "--quick", "--glue-dir", str(GLUE_DIR),
@@ -262,6 +263,7 @@ def test_report_longer_schedules_pair_each_cell_with_the_grid_on_the_same_seeds(
     assert refused.value.code == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["grid.json", "other.json"]
 
 
+@pytest.mark.slow
 def test_stopped_grid_resumes_its_cell_from_the_checkpoint_it_saved(tmp_path):
     """SIGTERM to the grid (a timeout, a machine's time limit) stops its cell with a checkpoint; the same grid run
     again continues that cell from the checkpoint and counts both parts' time."""

@@ -49,6 +49,7 @@ def _run(args, tmp):
     return [json.loads(p.read_text()) for p in sorted(tmp.glob("rank*.json"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, threshold", [("pins", "global"), ("soft_movement", "per_matrix")])
 def test_fsdp2_shards_prune_exactly_as_one_process(tmp_path, method, threshold):
     """Two processes each holding half of every weight (FSDP2 fully_shard, gloo) keep the same weights at every
