@@ -21,6 +21,7 @@ from .methods import METHODS, SettingsError, get_method
 from .pruning.pruner import MASK_MODES, THRESHOLDS
 from .pruning.targets import DEFAULT_PRUNABLE_PATTERNS
 from .selfreg import TEACHER_DTYPES, WEIGHTINGS
+from .structured.units import GRANULARITIES, StructuredSettings
 
 # The Pruner prunes weights sharded by FSDP2 (thresholds across shards, tests/test_sharded.py), but the Trainer's
 # teacher copy, best checkpoint and per-checkpoint pruning state still assume whole weights in every process.
@@ -60,6 +61,14 @@ class PINSConfig(TrainingArguments):
         method_args (`dict`, *optional*):
             Settings of the chosen method (e.g. `{"c": 1e-4}` for gRDA, `{"ffn_keep": 0.5}` for greedy forward
             selection); each method's settings and defaults are in docs/methods.md.
+        pruning_granularity (`str`, *optional*, defaults to `"unstructured"`):
+            What is pruned: single weights (`"unstructured"`), or whole attention heads and FFN units
+            (`"structured"`, for pins, magnitude and platon), ranked by the sum of their weights' scores on the same
+            schedule; the removed units are cut out at the end, leaving a smaller dense model.
+        structured_args (`dict`, *optional*):
+            Settings of structured granularity (`hf_pins.structured.units.StructuredSettings`): `heads_keep`,
+            `ffn_keep` (keep fractions that replace `target_sparsity`), `budget` (`"global"` or `"per_layer"`) and
+            `then` (`"unstructured"`: once the units are removed, single weights follow up to `target_sparsity`).
         experimental (`dict`, *optional*):
             Settings under investigation (`hf_pins.experimental.ExperimentalSettings`); they warn when set.
 
@@ -100,6 +109,10 @@ class PINSConfig(TrainingArguments):
     mask_mode: str = field(default="persistent", metadata={"help": "'persistent', 'regrow' or 'behind_mask'."})
     method_args: Optional[Union[dict, str]] = field(
         default=None, metadata={"help": "Settings of the chosen method (a mapping or a JSON string); see docs/methods.md."})
+    pruning_granularity: str = field(default="unstructured", metadata={
+        "help": "'unstructured' (single weights) or 'structured' (whole heads and FFN units, removed at the end)."})
+    structured_args: Optional[Union[dict, str]] = field(default=None, metadata={
+        "help": "Settings of structured granularity: heads_keep, ffn_keep, budget, then (a mapping or a JSON string)."})
     experimental: Optional[Union[dict, str]] = field(
         default=None, metadata={"help": "Experimental settings (a mapping or a JSON string); they warn when set."})
     # Self-regularization
@@ -122,7 +135,9 @@ class PINSConfig(TrainingArguments):
         super().__post_init__()
         self.method_args = _mapping(self.method_args, "method_args")
         self.experimental = _mapping(self.experimental, "experimental")
+        self.structured_args = _mapping(self.structured_args, "structured_args")
         self._check_pruning()
+        self._check_granularity()
         self._check_self_regularization()
         settings = self.method_settings  # validated now, not when training starts
         check = getattr(get_method(self.pruning_method), "check", None)
@@ -154,6 +169,25 @@ class PINSConfig(TrainingArguments):
                 re.compile(pattern)
             except re.error as exc:
                 raise SettingsError("prunable_modules", f"{pattern!r} is not a valid regular expression ({exc})") from None
+
+    def _check_granularity(self) -> None:
+        method = get_method(self.pruning_method)
+        _check(self, {"pruning_granularity": (self.pruning_granularity in GRANULARITIES,
+                                              f"one of {', '.join(GRANULARITIES)}")})
+        if self.pruning_granularity == "structured":
+            structured = [name for name, cls in METHODS.items() if "structured" in cls.granularities]
+            _check(self, {
+                "pruning_granularity": ("structured" in method.granularities, f"'unstructured' with method "
+                                        f"{self.pruning_method} (structured works with {', '.join(structured)})"),
+                "mask_mode": (self.mask_mode == "persistent", "'persistent' with granularity structured (removed "
+                              "units stay removed)"),
+                "pruning_threshold": (self.pruning_threshold == "global", "'global' with granularity structured "
+                                      "(the per-layer budget is structured_args.budget)"),
+            })
+        elif self.structured_args:
+            raise SettingsError("structured_args", "only used with granularity structured; remove it or set "
+                                "granularity: structured")
+        self.structured_settings  # validated now, not when training starts
 
     def _check_self_regularization(self) -> None:
         _check(self, {
@@ -187,6 +221,11 @@ class PINSConfig(TrainingArguments):
         """`method_args` as the chosen method's typed settings (`settings_class`)."""
         return parse_settings(get_method(self.pruning_method).settings_class, self.method_args, "method_args",
                               self.pruning_method)
+
+    @property
+    def structured_settings(self) -> StructuredSettings:
+        """`structured_args` as typed settings."""
+        return parse_settings(StructuredSettings, self.structured_args, "structured_args")
 
     @property
     def experimental_settings(self) -> ExperimentalSettings:

@@ -13,6 +13,7 @@ from .arguments import describe
 from .config import ModelArguments, PINSConfig
 from .data.arguments import DataArguments
 from .experimental import ExperimentalSettings
+from .structured.units import StructuredSettings
 from .methods import METHODS
 from .recipe import PRUNING_FIELDS, RENAMED_PRUNING, TRAINING_DEFAULTS, TRAINING_FORBIDDEN
 
@@ -81,6 +82,9 @@ def render() -> str:
         if not [f for f in dataclasses.fields(settings) if f.init]:
             continue
         out += [f"With `method: {name}`:", ""] + _table(settings, _all(settings)) + [""]
+    out += ["### pruning.structured_args", "",
+            "How `granularity: structured` (pins, magnitude, platon) spends its budget of heads and FFN units.", ""]
+    out += _table(StructuredSettings, _all(StructuredSettings)) + [""]
     out += ["### pruning.experimental", "",
             "Settings of the method's investigation that showed no gain beyond noise (docs/research.md). They warn "
             "when set and may change or go in any release.", ""]

@@ -25,6 +25,7 @@ from .methods import get_method
 from .modeling import resolve_model_path
 from .pruning.pruner import Pruner
 from .pruning.schedule import CubicSchedule, optimizer_steps_per_epoch
+from .pruning.structured import StructuredPruner
 from .selfreg import SelfRegularizer, constant_prediction_score, resolve_teacher_dtype, self_regularized_loss
 
 PRUNING_STATE_TENSORS = "pruning_state.safetensors"
@@ -111,7 +112,8 @@ class PINSTrainer(Trainer):
         recipe_method = get_method(args.pruning_method)
         settings = args.method_settings
         training_method = recipe_method.training_method(settings)
-        self.pruner = Pruner(
+        structured = {"structured": args.structured_settings} if args.pruning_granularity == "structured" else {}
+        self.pruner = (StructuredPruner if structured else Pruner)(
             self.model,
             method=training_method,
             target_sparsity=args.target_sparsity,
@@ -120,6 +122,7 @@ class PINSTrainer(Trainer):
             threshold=args.pruning_threshold,
             args=args,
             settings=settings if training_method is recipe_method else None,
+            **structured,
         )
         greater = True if args.greater_is_better is None else args.greater_is_better
         self.selfreg = None
@@ -306,6 +309,7 @@ class PINSTrainer(Trainer):
             device = self.args.device
             self.pruner.set_masks({n: m.to(device) for n, m in self.best_at_target["masks"].items()})
         self.pruner.apply_masks()
+        self.pruner.finish()  # structured granularity: the removed units are cut out here
         self.pruner.method.finish(self)
         return output
 

@@ -71,6 +71,14 @@ def check_pruning_fits(recipe: Recipe, args, model, num_examples: int) -> None:
             f"pruning.prunable_modules {args.prunable_modules}: matches no nn.Linear module of "
             f"{recipe.model['name_or_path']}"
         )
+    if args.pruning_granularity == "structured":
+        from .structured.units import UnitLayout
+
+        try:
+            layout = UnitLayout.from_model(model, find_prunable(model, args.prunable_modules))
+            layout.check_compound(args.structured_settings, args.target_sparsity)
+        except ValueError as exc:
+            raise UserError(f"pruning.granularity structured: {exc}") from None
     total = estimate_total_steps(args, num_examples)
     try:
         CubicSchedule.from_args(args, total, estimate_steps_per_epoch(args, num_examples))
@@ -115,7 +123,7 @@ def build_report(trainer: PINSTrainer, recipe: Recipe, dev: dict, test: dict, pr
         "evaluations": trainer.evaluations,
         "teacher_refreshes": [] if trainer.selfreg is None else trainer.selfreg.refreshes,
         "teacher_floor": None if trainer.selfreg is None else trainer.selfreg.floor,
-        "structure": None,
+        "structure": sparsity.get("structure"),  # structured granularity: the units kept
         "versions": versions(),
         "final_cut": False,
     }

@@ -21,6 +21,8 @@ Stages, in the order a run meets them:
 A method that prunes by other means (gRDA through its optimizer, greedy forward selection before training) sets
 `schedules_masks = False`: the pruner then forces no sparsity and reports the zeros it measures. `structure_fixed` says
 whether the sparsity is settled before training starts (then every dev evaluation is a candidate for the final model).
+`granularities` says whether the method's per-weight scores may also rank whole units (`pruning.granularity:
+structured`, `hf_pins.pruning.structured`).
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class PruningMethod:
     settings_class: ClassVar[type] = NoSettings
     schedules_masks: ClassVar[bool] = True
     structure_fixed: ClassVar[bool] = False
+    # What its scores can rank: single weights, and whole heads and FFN units by the sum of their weights' scores.
+    granularities: ClassVar[tuple[str, ...]] = ("unstructured",)
 
     def __init__(self, params: dict[str, nn.Parameter], args: Any = None, settings: Any = None):
         self.params = params

@@ -13,6 +13,7 @@ class Magnitude(PruningMethod):
     paper = Paper(authors="Zhu & Gupta",
                   title="To prune, or not to prune: exploring the efficacy of pruning for model compression",
                   venue="2017", url="https://arxiv.org/abs/1710.01878")
+    granularities = ("unstructured", "structured")
     summary = "Weights with the smallest absolute value are zeroed, step by step along the sparsity schedule."
 
     def scores(self) -> dict[str, torch.Tensor]:

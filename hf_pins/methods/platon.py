@@ -21,6 +21,7 @@ class PLATON(SmoothedMethod):
     paper = Paper(authors="Zhang et al.",
                   title="PLATON: Pruning Large Transformer Models with Upper Confidence Bound of Weight Importance",
                   venue="ICML 2022", url="https://arxiv.org/abs/2206.12562")
+    granularities = ("unstructured", "structured")
     summary = "Weights are scored by `|theta * g|`, smoothed, and multiplied by the uncertainty of that estimate."
 
     @torch.no_grad()

@@ -48,6 +48,8 @@ def keeps_zeros(optimizer) -> bool:
 
 
 class Pruner:
+    granularity = "unstructured"  # what the masks remove: single weights (`StructuredPruner`: whole units)
+
     def __init__(
         self,
         model: nn.Module,
@@ -186,6 +188,9 @@ class Pruner:
         self.set_masks(masks)
         self.apply_masks()
 
+    def finish(self) -> None:
+        """After training, once the final model's masks are applied (`StructuredPruner` removes its units here)."""
+
     def sparsity(self) -> float:
         """Fraction of pruned positions according to the masks (measured zeros for methods without a schedule)."""
         if not self.method.schedules_masks:
@@ -209,6 +214,7 @@ class Pruner:
         tensors.update({f"scorer.{k}": v for k, v in scorer_state["tensors"].items()})
         meta = {
             "method": self.method.name,
+            "granularity": self.granularity,
             "scorer": scorer_state["meta"],
             "last_threshold": self.last_threshold if math.isfinite(self.last_threshold) else None,
             "history": self.history,
@@ -220,6 +226,9 @@ class Pruner:
         tensors, meta = state["tensors"], state["meta"]
         if meta["method"] != self.method.name:
             raise ValueError(f"checkpoint was pruned with {meta['method']!r}, this run uses {self.method.name!r}")
+        granularity = meta.get("granularity", "unstructured")
+        if granularity != self.granularity:
+            raise ValueError(f"checkpoint was pruned with granularity {granularity!r}, this run uses {self.granularity!r}")
         shard = shard_position(self.group)
         if meta.get("shard") != shard:
             raise ValueError(f"checkpoint holds the pruning state of shard {meta.get('shard')} ([rank, processes]); "

@@ -109,13 +109,14 @@ def apply_selection(model: nn.Module, layers: list[nn.Module], plan: dict[int, d
         if removed:
             ids = original_head_ids(layer)
             prune[index] = [ids[h] for h in removed]
-    width = max(len(spec["ffn_units"]) for spec in plan.values())
+    # At least one (zero) unit: a zero-width FFN neither initialises nor exports.
+    width = max(1, max(len(spec["ffn_units"]) for spec in plan.values()))
     padding = 0
     for index, spec in plan.items():
         layer = layers[index]
         first, second = layer.intermediate.dense, layer.output.dense
-        units = torch.tensor(sorted(spec["ffn_units"]), device=first.weight.device)
-        order = torch.argsort(torch.tensor(spec["ffn_units"])).to(spec["ffn_gamma"].device)
+        units = torch.tensor(sorted(spec["ffn_units"]), dtype=torch.long, device=first.weight.device)
+        order = torch.argsort(torch.tensor(spec["ffn_units"], dtype=torch.long)).to(spec["ffn_gamma"].device)
         gamma = spec["ffn_gamma"][order]
         new_first = nn.Linear(first.in_features, width, device=first.weight.device, dtype=first.weight.dtype)
         new_second = nn.Linear(width, second.out_features, device=second.weight.device, dtype=second.weight.dtype)
@@ -133,3 +134,35 @@ def apply_selection(model: nn.Module, layers: list[nn.Module], plan: dict[int, d
     if prune:
         compat.remove_heads(model, prune)
     return {"intermediate_size": width, "ffn_padding_units": padding}
+
+
+@torch.no_grad()
+def remove_units(model: nn.Module, keep: dict[str, torch.Tensor]) -> dict:
+    """Physically remove the heads and FFN units whose flag in `keep` (`{"head.<layer>": (H,), "ffn.<layer>": (m,)}`,
+    True = kept) is False, leaving a smaller dense model that `from_pretrained` reloads without remote code.
+
+    The removed units' output columns must already be zero (masked), so nothing is folded. transformers' attention
+    cannot run with no head at all: a layer that lost every head keeps one with zero weights and biases, whose output
+    columns are zero too (the residual carries the layer; the report counts it as `head_padding`). Returns the kept
+    counts per layer and the padding used."""
+    layers = encoder_layers(model)
+    plan, heads_kept, padded_heads = {}, [], 0
+    for index, layer in enumerate(layers):
+        heads, size = head_shape(layer)
+        kept_heads = [h for h in range(heads) if bool(keep[f"head.{index}"][h])]
+        heads_kept.append(len(kept_heads))
+        gamma = torch.ones(len(kept_heads))
+        if not kept_heads:
+            kept_heads, gamma = [0], torch.zeros(1)  # a zero head, so that the layer's attention still runs
+            attn = layer.attention.self
+            for linear in (attn.query, attn.key, attn.value):
+                linear.weight[:size].zero_()
+                linear.bias[:size].zero_()
+            padded_heads += 1
+        units = [j for j in range(layer.intermediate.dense.out_features) if bool(keep[f"ffn.{index}"][j])]
+        hidden = layer.output.dense.out_features
+        plan[index] = {"heads": kept_heads, "head_gamma": gamma, "head_shift": torch.zeros(hidden),
+                       "ffn_units": units, "ffn_gamma": torch.ones(len(units)), "ffn_shift": torch.zeros(hidden)}
+    stored = apply_selection(model, layers, plan)
+    return {"heads_per_layer": heads_kept, "ffn_units_per_layer": [len(p["ffn_units"]) for p in plan.values()],
+            "head_padding": padded_heads, **stored}
