@@ -251,6 +251,7 @@ def validate_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
         raise RecipeError(f"{source}: {config_key_path(exc.key)}: {_message(exc)}") from None
     recipe.pruning["method_args"] = dict(args.method_args)
     recipe.pruning["experimental"] = dict(args.experimental)
+    recipe.pruning["structured_args"] = dict(args.structured_args)
     return recipe
 
 

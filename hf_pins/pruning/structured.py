@@ -11,16 +11,16 @@ sparsity against the original prunable weights.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
+from ..structured.gfs import structured_sparsity
 from ..structured.surgery import remove_units
 from ..structured.units import StructuredSettings, UnitLayout, select_units
 from .masks import global_masks, live_only
 from .pruner import Pruner
 from .schedule import CubicSchedule
-from .targets import find_prunable
+from .targets import DEFAULT_PRUNABLE_PATTERNS
 
 
 class StructuredPruner(Pruner):
@@ -28,15 +28,14 @@ class StructuredPruner(Pruner):
 
     def __init__(self, model, method, target_sparsity: float = 0.8, patterns=None, mask_mode: str = "persistent",
                  threshold: str = "global", args=None, settings=None, structured: StructuredSettings | None = None):
-        kwargs = {} if patterns is None else {"patterns": patterns}
-        super().__init__(model, method, target_sparsity, mask_mode=mask_mode, threshold=threshold, args=args,
-                         settings=settings, **kwargs)
+        patterns = DEFAULT_PRUNABLE_PATTERNS if patterns is None else patterns
+        super().__init__(model, method, target_sparsity, patterns, mask_mode, threshold, args, settings)
         if mask_mode != "persistent":
             raise ValueError("structured granularity removes units for good: mask_mode must be 'persistent'")
         if self.group is not None:
             raise ValueError("structured granularity does not run on sharded weights")
         self.model = model
-        self.patterns = list(patterns) if patterns is not None else None
+        self.patterns = list(patterns)
         self.structured = structured or StructuredSettings()
         self.layout = UnitLayout.from_model(model, self.params)
         self.unit_keep = {g.key: torch.ones(g.count, dtype=torch.bool) for g in self.layout.groups}
@@ -89,10 +88,10 @@ class StructuredPruner(Pruner):
         unit_scores = self.layout.aggregate(scores)
         keep = select_units(self.layout, unit_scores, self.unit_keep, self._progress(sparsity), sparsity,
                             self.structured)
-        removed_now = [float(unit_scores[k][~keep[k] & self.unit_keep[k]].max()) / g.unit_size
-                       for g in self.layout.groups for k in [g.key] if bool((~keep[k] & self.unit_keep[k]).any())]
-        if removed_now:
-            self.last_threshold = max(removed_now)  # the highest score per weight among the units removed now
+        removed_now = [float(unit_scores[g.key][self.unit_keep[g.key] & ~keep[g.key]].max()) / g.unit_size
+                       for g in self.layout.groups if bool((self.unit_keep[g.key] & ~keep[g.key]).any())]
+        if removed_now:  # logged as the threshold: the highest score per weight among the units removed now
+            self.last_threshold = max(removed_now)
         new_masks = self.layout.expand(keep, self.masks)
         if self.compound and sparsity > self.structured_target:  # then single weights of the remaining units
             live = {n: m & self.masks[n] for n, m in new_masks.items()}
@@ -124,15 +123,8 @@ class StructuredPruner(Pruner):
         weights (as greedy forward selection reports), with the kept structure."""
         if self.structure is None:
             return super().report()
-        current = find_prunable(self.model, self.patterns) if self.patterns else find_prunable(self.model)
-        modules, nonzero_total = {}, 0
-        for name, numel in self.modules_before.items():
-            p = current.get(name)
-            nonzero = 0 if p is None else int((p != 0).sum())
-            modules[name] = 1.0 - nonzero / numel
-            nonzero_total += nonzero
-        return {"overall": 1.0 - nonzero_total / self.num_weights, "modules": modules,
-                "structure": dict(self.structure)}
+        sparsity = structured_sparsity({"modules_before": self.modules_before}, self.model, self.patterns)
+        return {**sparsity, "structure": dict(self.structure)}
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -143,10 +135,8 @@ class StructuredPruner(Pruner):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        saved = {k[len("unit_keep."):]: v.to(torch.bool) for k, v in state["tensors"].items()
+        saved = {k[len("unit_keep."):]: v.to("cpu", torch.bool) for k, v in state["tensors"].items()
                  if k.startswith("unit_keep.")}
         if any(not torch.equal(saved[k], v) for k, v in self.unit_keep.items()):
             raise ValueError("checkpoint's unit flags disagree with its masks")
         self._selected_for = state["meta"]["selected_for"]
-        if not math.isfinite(self.last_threshold):
-            self.last_threshold = float("nan")
