@@ -187,7 +187,7 @@ class PINSConfig(TrainingArguments):
         elif self.structured_args:
             raise SettingsError("structured_args", "only used with granularity structured; remove it or set "
                                 "granularity: structured")
-        self.structured_settings  # validated now, not when training starts
+        _ = self.structured_settings  # validated now, not when training starts
 
     def _check_self_regularization(self) -> None:
         _check(self, {

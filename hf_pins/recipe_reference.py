@@ -13,9 +13,9 @@ from .arguments import describe
 from .config import ModelArguments, PINSConfig
 from .data.arguments import DataArguments
 from .experimental import ExperimentalSettings
-from .structured.units import StructuredSettings
 from .methods import METHODS
 from .recipe import PRUNING_FIELDS, RENAMED_PRUNING, TRAINING_DEFAULTS, TRAINING_FORBIDDEN
+from .structured.units import StructuredSettings
 
 INTRO = """# Recipe reference
 

@@ -87,7 +87,7 @@ class UnitLayout:
         self.groups = groups
 
     @classmethod
-    def from_model(cls, model: nn.Module, params: dict[str, nn.Parameter]) -> "UnitLayout":
+    def from_model(cls, model: nn.Module, params: dict[str, nn.Parameter]) -> UnitLayout:
         """The heads and FFN units of every encoder layer; `params` (the prunable weights) must be exactly their
         weights, since structured pruning removes only whole units."""
         layers = encoder_layers(model)
