@@ -440,7 +440,7 @@ BLOCKS = {
                       "inference-bert-base": block_inference_bert_base, "inference-minilm": block_inference_minilm,
                       "glue-budget": block_glue_budget, "glue-means": block_glue_means,
                       "glue-differences": block_glue_differences, "glue-longer": block_glue_longer,
-                      "own-data": block_own_data, "faults": block_faults},
+                      "own-data": block_own_data, "own-data-vs-glue": block_own_data_vs_glue, "faults": block_faults},
     "docs/research.md": {"score-agreement": block_score_agreement, "signed": block_signed,
                          "selfreg-seeds": block_selfreg_seeds, "teacher-weight": block_teacher_weight,
                          "sst2-one-epoch": block_sst2_one_epoch, "cola-variants": block_cola_variants,

@@ -139,8 +139,10 @@ def convert(cls: type, name: str, value: Any) -> Any:
         if action is None:
             return value
         if action.nargs == "+":
-            if not isinstance(value, list):  # one item given alone: `text_columns: text`
+            if isinstance(value, str):  # one item given alone: `text_columns: text`
                 value = [value]
+            if not isinstance(value, list):
+                raise ValueError
             if not value:
                 raise ValueError
             return [_scalar(action, v) for v in value]

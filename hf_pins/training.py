@@ -18,7 +18,7 @@ from transformers import DataCollatorWithPadding, set_seed
 from . import io, run_dir
 from .card import write_model_card
 from .data.prepare import prepare_data, tokenize
-from .data.tasks import is_glue_task
+from .data.tasks import get_task, is_glue_task
 from .errors import RecipeError, RunStopped, UserError
 from .methods import PreparedRun, get_method
 from .metrics import compute_metrics_fn, main_metric
@@ -147,14 +147,14 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     args = recipe.training_args(output_dir=str(out))
     if args.dataloader_pin_memory and args.device.type == "cpu":
         args.dataloader_pin_memory = False  # pinned memory only helps copies to an accelerator; torch warns otherwise
+    if is_glue_task(recipe.task):  # the task is known before any file is read
+        _check_teacher_is_used(args, get_task(recipe.task))
     check_model_source(recipe.model, None)  # files complete and readable before the data loads
     data_args = recipe.data_args
     # The labels take the order of a model already fine-tuned on them (names that differ are an error).
     task_data = prepare_data(recipe.task, data_args, label_order=model_label_order(recipe.model))
     task = task_data.task
-    if args.self_regularization_teacher is not None and not args.self_regularizes(task.is_regression):
-        raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name}, which "
-                          "trains without a teacher unless pruning.experimental.regression_alpha is set in (0, 1]")
+    _check_teacher_is_used(args, task)
     if args.self_regularization_teacher is not None:
         check_teacher_source(args.self_regularization_teacher, task)
     set_seed(args.seed)  # the new classification head is initialised here, before the Trainer seeds anything
@@ -203,6 +203,12 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     if trainer.args.should_save:
         _write_model_folder(trainer, recipe, report, out)
     return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
+
+
+def _check_teacher_is_used(args, task) -> None:
+    if args.self_regularization_teacher is not None and not args.self_regularizes(task.is_regression):
+        raise RecipeError(f"pruning.self_regularization_teacher: unused on the regression task {task.name}, which "
+                          "trains without a teacher unless pruning.experimental.regression_alpha is set in (0, 1]")
 
 
 def _write_model_folder(trainer: PINSTrainer, recipe: Recipe, report: dict, out: Path) -> None:
