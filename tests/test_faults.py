@@ -30,6 +30,7 @@ SEQ = 16
 
 def _refused(capsys, argv, *fragments, code=2) -> str:
     """Run the CLI in-process; one stderr line starting `error:` that holds every fragment, and the exit code."""
+    capsys.readouterr()  # what building the fixtures printed is not the command's output
     got = main(argv)
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -103,6 +104,7 @@ SOURCE_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", sorted(SOURCE_FAULTS))
+@pytest.mark.export
 def test_export_source_faults(fault, source, tmp_path, capsys):
     edit, fragment = SOURCE_FAULTS[fault]
     broken = _broken_copy(source, tmp_path, edit)
@@ -113,6 +115,7 @@ def test_export_source_faults(fault, source, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fault", ["truncated model.safetensors", "no tokenizer vocabulary"])
+@pytest.mark.export
 def test_benchmark_of_a_broken_pytorch_folder(fault, source, tmp_path, capsys):
     edit, fragment = SOURCE_FAULTS[fault]
     broken = _broken_copy(source, tmp_path, edit)
@@ -132,6 +135,7 @@ EXPORT_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", sorted(EXPORT_FAULTS))
+@pytest.mark.export
 def test_benchmark_of_a_broken_export(fault, exported, tmp_path, capsys):
     edit, fragment = EXPORT_FAULTS[fault]
     broken = _broken_copy(exported, tmp_path, edit)
@@ -140,6 +144,7 @@ def test_benchmark_of_a_broken_export(fault, exported, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fault", ["truncated model.onnx", "model.onnx is not ONNX", "truncated export_report.json"])
+@pytest.mark.export
 def test_runtime_load_of_a_broken_export(fault, exported, tmp_path):
     from hf_pins import runtime
     from hf_pins.errors import UserError
@@ -225,6 +230,7 @@ def test_train_teacher_with_truncated_weights(tiny_recipe, tiny_model_dir, tmp_p
 
 
 @pytest.mark.parametrize("opset", ["9", "99"])
+@pytest.mark.export
 def test_unsupported_opset(opset, source, tmp_path, capsys):
     out = tmp_path / "out"
     stdout = _refused(capsys, ["export", str(source), "--output", str(out), "--sequence-length", str(SEQ), "--opset",
@@ -233,12 +239,14 @@ def test_unsupported_opset(opset, source, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.export
 def test_benchmark_sequence_longer_than_the_model(source, exported, capsys):
     for folder in (source, exported):
         _refused(capsys, ["benchmark", str(folder), "--sequence-length", "4096", "--iterations", "1"],
                  "--sequence-length 4096", "max_position_embeddings")
 
 
+@pytest.mark.export
 def test_export_names_its_own_glue_flag(source, tmp_path, capsys):
     _refused(capsys, ["export", str(source), "--output", str(tmp_path / "out"), "--sequence-length", str(SEQ),
                       "--int8", "--calibration-task", "rte", "--glue-dir", str(tmp_path / "no-glue")], "--glue-dir")
@@ -270,18 +278,21 @@ def blocked(tmp_path) -> Path:
     return tmp_path / "a-file" / "out"
 
 
+@pytest.mark.export
 def test_export_into_an_unwritable_output(source, blocked, capsys):
     stdout = _refused(capsys, ["export", str(source), "--output", str(blocked), "--sequence-length", str(SEQ)],
                       "--output", "a-file")
     assert "exporting" not in stdout
 
 
+@pytest.mark.export
 def test_benchmark_json_into_an_unwritable_path(exported, blocked, capsys):
     stdout = _refused(capsys, ["benchmark", str(exported), "--runtime", "onnxruntime", "--iterations", "1",
                                "--warmup", "0", "--json", str(blocked / "bench.json")], "--json", "a-file")
     assert "machine:" not in stdout  # refused before measuring
 
 
+@pytest.mark.export
 def test_benchmark_json_that_is_a_folder(exported, tmp_path, capsys):
     stdout = _refused(capsys, ["benchmark", str(exported), "--runtime", "onnxruntime", "--iterations", "1",
                                "--warmup", "0", "--json", str(tmp_path)], "--json", "is a folder")
@@ -351,6 +362,7 @@ def small_disk(tmp_path):
 
 
 @needs_mount
+@pytest.mark.export
 def test_export_into_a_read_only_mount(source, small_disk, capsys):
     disk = small_disk(1 << 20)
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
@@ -368,6 +380,7 @@ def _export_size(exported: Path) -> int:
 
 
 @needs_mount
+@pytest.mark.export
 def test_export_onto_a_full_disk_leaves_nothing(source, exported, small_disk, capsys):
     disk = small_disk(_export_size(exported) // 2)  # room for half an export
     out = disk / "onnx"
@@ -378,6 +391,7 @@ def test_export_onto_a_full_disk_leaves_nothing(source, exported, small_disk, ca
 
 
 @needs_mount
+@pytest.mark.export
 def test_export_overwrite_on_a_full_disk_keeps_the_previous_export(source, exported, small_disk, capsys):
     disk = small_disk(_export_size(exported) * 3 // 2)  # the old export fits, old and new together do not
     out = disk / "onnx"
@@ -390,6 +404,7 @@ def test_export_overwrite_on_a_full_disk_keeps_the_previous_export(source, expor
 
 
 @needs_mount
+@pytest.mark.export
 def test_benchmark_json_onto_a_full_disk_keeps_the_previous_file(exported, small_disk, capsys):
     disk = small_disk(64 << 10)
     previous = disk / "bench.json"
@@ -448,6 +463,7 @@ def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
+@pytest.mark.export
 def test_benchmark_json_on_a_full_disk_via_patched_write(exported, tmp_path, monkeypatch, capsys):
     target = tmp_path / "bench.json"
     target.write_text('{"previous": true}\n')
@@ -516,6 +532,7 @@ def _signal_once_exporting(process: subprocess.Popen, parent: Path, sig: int) ->
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.export
 def test_signal_during_export_stops_cleanly(sig, source, tmp_path):
     out = tmp_path / "onnx"
     process = _export_process(source, out)
@@ -529,6 +546,7 @@ def test_signal_during_export_stops_cleanly(sig, source, tmp_path):
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read()[-3000:]
 
 
+@pytest.mark.export
 def test_sigterm_during_overwrite_keeps_the_previous_export(source, exported, tmp_path):
     out = tmp_path / "onnx"
     shutil.copytree(exported, out)

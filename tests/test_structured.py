@@ -224,6 +224,7 @@ def test_unstructured_masks_are_unchanged_by_default(tmp_path):
     ("magnitude", ["pruning.structured_args.budget=per_layer"]),
     ("platon", ["pruning.structured_args.heads_keep=0.5", "pruning.structured_args.ffn_keep=0.5"]),
 ])
+@pytest.mark.export  # it exports the smaller model
 def test_train_structured_end_to_end(tmp_path, tiny_recipe, capsys, method, extra):
     out = tmp_path / "model"
     sets = [f"pruning.method={method}", "pruning.granularity=structured", "pruning.target_sparsity=0.5", *extra]
@@ -270,6 +271,7 @@ def test_compound_removes_units_then_single_weights_of_what_remains():
         StructuredPruner(planted_model(), method="magnitude", target_sparsity=0.2, structured=settings)
 
 
+@pytest.mark.export  # it exports the smaller model
 def test_train_compound_recipe_end_to_end(tmp_path, tiny_recipe, capsys):
     out = tmp_path / "model"
     sets = ["pruning.granularity=structured", "pruning.target_sparsity=0.7", "pruning.structured_args.heads_keep=0.5",
