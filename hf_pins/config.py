@@ -15,9 +15,10 @@ from typing import Any, Optional, Union
 
 from transformers import TrainingArguments
 
-from .arguments import ValueProblem, closest, convert, init_fields, short
+from .arguments import ValueProblem, closest, convert, init_fields
 from .experimental import ExperimentalSettings
 from .methods import METHODS, SettingsError, get_method
+from .methods.base import check_settings
 from .pruning.pruner import MASK_MODES, THRESHOLDS
 from .pruning.targets import DEFAULT_PRUNABLE_PATTERNS
 from .selfreg import TEACHER_DTYPES, WEIGHTINGS
@@ -146,7 +147,7 @@ class PINSConfig(TrainingArguments):
         self.experimental_settings.warn_if_used()
 
     def _check_pruning(self) -> None:
-        _check(self, {
+        check_settings(self, {
             "pruning_method": (self.pruning_method in METHODS, f"one of {', '.join(METHODS)}"),
             "target_sparsity": (0.0 <= self.target_sparsity < 1.0, "a number in [0, 1)"),
             "pruning_threshold": (self.pruning_threshold in THRESHOLDS, f"one of {', '.join(THRESHOLDS)}"),
@@ -162,7 +163,7 @@ class PINSConfig(TrainingArguments):
             "mask_mode": (self.mask_mode in MASK_MODES, f"one of {', '.join(MASK_MODES)}"),
             "prunable_modules": (bool(self.prunable_modules), "a non-empty list of regular expressions"),
         })
-        _check(self, {"pruning_final_ratio": (self.dense_warmup_ratio + self.pruning_final_ratio < 1.0,
+        check_settings(self, {"pruning_final_ratio": (self.dense_warmup_ratio + self.pruning_final_ratio < 1.0,
                                               "a number such that dense_warmup_ratio + final_ratio < 1")})
         for pattern in self.prunable_modules:
             try:
@@ -172,11 +173,11 @@ class PINSConfig(TrainingArguments):
 
     def _check_granularity(self) -> None:
         method = get_method(self.pruning_method)
-        _check(self, {"pruning_granularity": (self.pruning_granularity in GRANULARITIES,
+        check_settings(self, {"pruning_granularity": (self.pruning_granularity in GRANULARITIES,
                                               f"one of {', '.join(GRANULARITIES)}")})
         if self.pruning_granularity == "structured":
             structured = [name for name, cls in METHODS.items() if "structured" in cls.granularities]
-            _check(self, {
+            check_settings(self, {
                 "pruning_granularity": ("structured" in method.granularities, f"'unstructured' with method "
                                         f"{self.pruning_method} (structured works with {', '.join(structured)})"),
                 "mask_mode": (self.mask_mode == "persistent", "'persistent' with granularity structured (removed "
@@ -190,7 +191,7 @@ class PINSConfig(TrainingArguments):
         _ = self.structured_settings  # validated now, not when training starts
 
     def _check_self_regularization(self) -> None:
-        _check(self, {
+        check_settings(self, {
             "self_regularization_weighting": (self.self_regularization_weighting in WEIGHTINGS,
                                               f"one of {', '.join(WEIGHTINGS)}"),
             "self_regularization_alpha": (0.0 <= self.self_regularization_alpha <= 1.0, "a number in [0, 1]"),
@@ -240,12 +241,6 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _check(config, rules: dict[str, tuple[bool, str]]) -> None:
-    for name, (ok, accepted) in rules.items():
-        if not ok:
-            raise SettingsError(name, f"expected {accepted}, got {short(getattr(config, name))}")
-
-
 def _mapping(value, name: str) -> dict:
     """A settings field as a dict: a mapping as is, a JSON object string parsed (the command line's form)."""
     if value is None:
@@ -286,7 +281,7 @@ def parse_settings(settings_class: type, values: dict | None, where: str, method
 def check_training_values(args: TrainingArguments) -> None:
     """Catch at construction what would otherwise fail at step 0 or later (a division by zero, a torch error)."""
     epochs_ok = _finite(args.num_train_epochs) and args.num_train_epochs >= 0
-    _check(args, {
+    check_settings(args, {
         "learning_rate": (_finite(args.learning_rate) and args.learning_rate >= 0, "a number >= 0"),
         "num_train_epochs": (epochs_ok, "a finite number of epochs >= 0"),
         "per_device_train_batch_size": (args.per_device_train_batch_size >= 1, "an integer >= 1"),
@@ -304,7 +299,7 @@ def check_training_values(args: TrainingArguments) -> None:
         "adam_epsilon": (_finite(args.adam_epsilon) and args.adam_epsilon >= 0, "a number >= 0"),
     })
     if args.max_steps <= 0:
-        _check(args, {"num_train_epochs": (args.num_train_epochs > 0, "a number > 0 (or set max_steps)")})
+        check_settings(args, {"num_train_epochs": (args.num_train_epochs > 0, "a number > 0 (or set max_steps)")})
 
 
 def check_optimizer(args: TrainingArguments) -> None:

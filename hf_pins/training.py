@@ -201,7 +201,7 @@ def run_training(recipe: Recipe, output_dir: str | None = None, resume: bool = F
     report["data"] = {**task_data.card_data(), "splits": task_data.splits}
 
     if trainer.args.should_save:
-        _write_model_folder(trainer, recipe, report, out)
+        _write_model_folder(trainer, report, out)
     return TrainResult(output_dir=out, report=report, seconds=time.time() - started, metrics={"dev": dev, **test})
 
 
@@ -211,12 +211,11 @@ def _check_teacher_is_used(args, task) -> None:
                           "trains without a teacher unless pruning.experimental.regression_alpha is set in (0, 1]")
 
 
-def _write_model_folder(trainer: PINSTrainer, recipe: Recipe, report: dict, out: Path) -> None:
-    """The model, then the files that describe it (each written whole or not at all); the plots and the card are
-    drawn from the report."""
+def _write_model_folder(trainer: PINSTrainer, report: dict, out: Path) -> None:
+    """The model, then the files that describe it (each written whole or not at all; recipe.yaml is already there,
+    written before training); the plots and the card are drawn from the report."""
     try:
         trainer.save_model(str(out))
-        io.write_text(out / RECIPE_FILE, recipe.to_yaml(), "--output-dir")
         io.write_json(out / LOG_FILE, trainer.state.log_history, "--output-dir", indent=1, default=str)
         io.write_json(out / REPORT_FILE, report, "--output-dir", indent=2, allow_nan=False)
         write_training_plots(out)
