@@ -36,6 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
 TASKS = ("rte", "mrpc", "stsb", "cola", "sst2")
 METHODS = ("dense", "magnitude", "movement", "soft_movement", "platon", "pins", "pins_no_selfreg", "grda", "gfs")
+# Gradual structured PINS (the sparsity is the fraction of heads and FFN units removed in every layer) and the compound
+# recipe (half the heads and FFN units of every layer, then single weights up to the sparsity): the frontier's cells.
+STRUCTURED_METHODS = ("pins_structured", "pins_compound")
 SPARSITIES = (0.8, 0.9)
 
 # Per task: the budget every method gets on this 2-core CPU (the recipes' full epochs do not fit in hours here).
@@ -70,6 +73,13 @@ def method_overrides(method: str, sparsity: float) -> list[str]:
         return ["pruning.method=magnitude", "pruning.target_sparsity=0.0", "pruning.self_regularization=false"]
     if method == "pins_no_selfreg":
         return ["pruning.method=pins", f"pruning.target_sparsity={sparsity}", "pruning.self_regularization=false"]
+    if method == "pins_structured":
+        return ["pruning.method=pins", "pruning.granularity=structured", f"pruning.target_sparsity={sparsity}",
+                'pruning.structured_args={"budget": "per_layer"}', "pruning.self_regularization=true"]
+    if method == "pins_compound":
+        return ["pruning.method=pins", "pruning.granularity=structured", f"pruning.target_sparsity={sparsity}",
+                'pruning.structured_args={"heads_keep": 0.5, "ffn_keep": 0.5, "budget": "per_layer", '
+                '"then": "unstructured"}', "pruning.self_regularization=true"]
     if method in ("pins",):
         return [f"pruning.method={method}", f"pruning.target_sparsity={sparsity}", "pruning.self_regularization=true"]
     # Baselines run as published: without self-regularization (it is PINS's contribution).
@@ -302,7 +312,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--glue-dir", default=str(REPO.parent / "shared" / "glue"))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS + STRUCTURED_METHODS)
     parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--quick", action="store_true", help="tiny budget: checks the harness end to end, not scores")
