@@ -270,6 +270,26 @@ def _structure_summary(structure: Any) -> list[tuple[str, str]]:
     return items
 
 
+def _units(structure: Any, recipe: dict[str, Any]) -> dict[str, Any] | None:
+    """What a gradual structured run (`pruning.granularity: structured`) kept, in heads and FFN units, and whether
+    single weights were pruned after (the compound recipe)."""
+    pruning = recipe.get("pruning") if isinstance(recipe.get("pruning"), dict) else {}
+    if pruning.get("granularity") != "structured" or not isinstance(structure, dict):
+        return None
+    heads, ffn = structure.get("heads_per_layer"), structure.get("ffn_units_per_layer")
+    if not (isinstance(heads, list) and isinstance(ffn, list)):
+        return None
+    args = pruning.get("structured_args")
+    then = args.get("then") if isinstance(args, dict) else None
+    return {"heads": f"{sum(heads):,}", "heads_before": f"{structure.get('heads_before', 0):,}",
+            "heads_per_layer": ", ".join(str(h) for h in heads),
+            "ffn": f"{sum(ffn):,}", "ffn_before": f"{structure.get('ffn_units_before', 0):,}",
+            "ffn_per_layer": ", ".join(str(f) for f in ffn),
+            "ffn_padding": structure.get("ffn_padding_units") or 0,
+            "intermediate_size": structure.get("intermediate_size"),
+            "compound": then == "unstructured"}
+
+
 def _grda(report: dict[str, Any]) -> dict[str, Any] | None:
     """gRDA's sparsity is an outcome: what it reached by itself, and whether a final cut made up the rest."""
     info = report.get("grda")
@@ -410,6 +430,7 @@ def _pruning_context(src: _CardSources) -> dict[str, Any]:
         "teacher_floor": report.get("teacher_floor") if _is_number(report.get("teacher_floor")) else None,
         "first_teacher": next((r for r in refreshes if r.get("source")), None),
         "structure": _structure_summary(structure) if structure else None,
+        "units": _units(structure, src.recipe),
         "grda": _grda(report),
     }
 

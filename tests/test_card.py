@@ -236,6 +236,29 @@ def test_structured_pruning_summarises_the_structure(tmp_path):
     assert "stored dense, zeros included" not in text and "Greedy Optimization Provably Wins" in text
 
 
+@pytest.mark.parametrize("then", ["none", "unstructured"])
+def test_gradual_structured_pruning_names_the_units_kept(tmp_path, then):
+    structure = {"heads_per_layer": [2, 0], "ffn_units_per_layer": [16, 12], "head_padding": 0,
+                 "intermediate_size": 16, "ffn_padding_units": 4, "heads_before": 4, "ffn_units_before": 64}
+    args = {"heads_keep": 0.5, "ffn_keep": 0.5, "budget": "global", "then": then}
+    folder = build_model_dir(tmp_path, report={"structure": structure},
+                             recipe={"pruning": {"method": "pins", "granularity": "structured", "structured_args": args}})
+    text = render_model_card(folder)
+    intro = text.split("## Method")[0]
+    assert "to **2 of 4 attention heads and 28 of 64 FFN units**" in intro and "physically removed" in intro
+    assert ("by single weights" in intro) == (then == "unstructured")
+    assert "- attention heads per layer: 2, 0\n- FFN units per layer: 16, 12\n" in text
+    assert "zero-padded to 16 (4 padding units in all" in text
+    assert "unstructured pruning" not in text and "summed over each attention head and each FFN unit" in text
+
+
+def test_tables_have_no_blank_lines_inside(tmp_path):
+    text = render_model_card(build_model_dir(tmp_path))
+    lines = text.splitlines()
+    for before, blank, after in zip(lines, lines[1:], lines[2:]):
+        assert not (before.startswith("|") and blank == "" and after.startswith("|")), before
+
+
 def test_regression_snippet_returns_raw_scores(tmp_path):
     folder = build_model_dir(tmp_path, task="stsb", num_labels=1, report={
         "main_metric": "pearson", "metrics": {"dev": {"pearson": 0.8}, "test": {"pearson": 0.79, "spearmanr": 0.78}}})

@@ -45,6 +45,9 @@ def planted_model():
     return model
 
 
+GLOBAL = StructuredSettings(budget="global")  # units compete across layers, as the planted ones need
+
+
 def removed(pruner) -> tuple[dict, dict]:
     heads = {i: torch.nonzero(~pruner.unit_keep[f"head.{i}"]).flatten().tolist() for i in range(2)}
     units = {i: torch.nonzero(~pruner.unit_keep[f"ffn.{i}"]).flatten().tolist() for i in range(2)}
@@ -54,7 +57,7 @@ def removed(pruner) -> tuple[dict, dict]:
 @pytest.mark.parametrize("method", ["magnitude", "pins", "platon"])
 def test_planted_heads_and_units_are_the_ones_removed(method):
     model = planted_model()
-    pruner = StructuredPruner(model, method=method)
+    pruner = StructuredPruner(model, method=method, structured=GLOBAL)
     if method != "magnitude":  # one step with every gradient 1: the raw score is |theta| (PINS: |-g theta(t+1)|)
         for p in pruner.params.values():
             p.grad = torch.ones_like(p)
@@ -83,13 +86,13 @@ def test_unit_score_is_the_sum_of_its_weights_scores():
 def test_keep_fractions_and_per_layer_budget():
     model = planted_model()
     # Half the heads over all layers, no FFN unit: the three planted heads and the next (layer 0, head 0).
-    pruner = StructuredPruner(model, method="magnitude", structured=StructuredSettings(heads_keep=0.5))
+    pruner = StructuredPruner(model, method="magnitude", structured=StructuredSettings(heads_keep=0.5, budget="global"))
     assert pruner.target_sparsity == pytest.approx(4 * HEAD / (2 * LAYER))
     pruner.update_masks(pruner.target_sparsity)
     heads, units = removed(pruner)
     assert heads == {0: [0, 2], 1: [0, 3]} and units == {0: [], 1: []}
     # Per layer: each layer loses a quarter of its heads and of its FFN units, the lowest-scoring in that layer.
-    pruner = StructuredPruner(model, method="magnitude", structured=StructuredSettings(budget="per_layer"))
+    pruner = StructuredPruner(model, method="magnitude")  # per_layer, the default
     pruner.update_masks(0.25)
     heads, units = removed(pruner)
     assert heads == {0: [2], 1: [0]} and units == {0: [1, 5], 1: [0, 6]}
@@ -97,7 +100,7 @@ def test_keep_fractions_and_per_layer_budget():
 
 def test_removed_units_stay_removed():
     model = planted_model()
-    pruner = StructuredPruner(model, method="magnitude")
+    pruner = StructuredPruner(model, method="magnitude", structured=GLOBAL)
     pruner.update_masks(3 * HEAD / (2 * LAYER))
     first = removed(pruner)
     with torch.no_grad():  # the removed heads would now rank highest: they must not come back
@@ -221,7 +224,7 @@ def test_unstructured_masks_are_unchanged_by_default(tmp_path):
 
 @pytest.mark.parametrize("method,extra", [
     ("pins", []),
-    ("magnitude", ["pruning.structured_args.budget=per_layer"]),
+    ("magnitude", ["pruning.structured_args.budget=global"]),
     ("platon", ["pruning.structured_args.heads_keep=0.5", "pruning.structured_args.ffn_keep=0.5"]),
 ])
 @pytest.mark.export  # it exports the smaller model
@@ -255,7 +258,7 @@ def test_structured_bad_input_is_one_line(tmp_path, tiny_recipe, capsys):
 
 def test_compound_removes_units_then_single_weights_of_what_remains():
     model = planted_model()
-    settings = StructuredSettings(heads_keep=5 / 8, ffn_keep=13 / 16, then="unstructured")
+    settings = StructuredSettings(heads_keep=5 / 8, ffn_keep=13 / 16, budget="global", then="unstructured")
     pruner = StructuredPruner(model, method="magnitude", target_sparsity=0.6, structured=settings)
     assert pruner.structured_target == pytest.approx((3 * HEAD + 3 * UNIT) / (2 * LAYER))
     pruner.update_masks(pruner.structured_target)

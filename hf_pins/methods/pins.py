@@ -35,7 +35,7 @@ class PINS(SmoothedMethod):
                   venue="Findings of ACL 2023", url="https://aclanthology.org/2023.findings-acl.573",
                   bibtex=PINS_BIBTEX)
     granularities = ("unstructured", "structured")
-    summary = ("Iterative unstructured pruning during fine-tuning. Each weight is scored by a first-order estimate of "
+    summary = ("Gradual pruning during fine-tuning. Each weight is scored by a first-order estimate of "
                "the loss change from zeroing it after the update, `-g(t) * theta(t+1)`; scores are smoothed over "
                "steps and the lowest-scoring weights are zeroed as the sparsity schedule rises (the exact settings "
                "are in the recipe below).")

@@ -37,11 +37,11 @@ class StructuredSettings:
                 "target_sparsity (an unset one keeps every unit of its kind)."})
     ffn_keep: Optional[float] = field(default=None, metadata={
         "help": "Fraction of FFN units kept at the end, in (0, 1]."})
-    budget: str = field(default="global", metadata={
-        "help": "'global' (units compete across layers: uneven layers, a layer may lose every head; a BertConfig has "
-                "one intermediate_size, so narrower FFN layers are stored zero-padded to the widest, which ONNX Runtime "
-                "still computes) or 'per_layer' (every layer keeps the same fraction of its heads and of its FFN "
-                "units: no padding, the full speed-up)."})
+    budget: str = field(default="per_layer", metadata={
+        "help": "'per_layer' (every layer keeps the same fraction of its heads and of its FFN units: a uniform "
+                "model, the full speed-up on any runtime) or 'global' (units compete across layers: uneven layers, a "
+                "layer may lose every head; a BertConfig has one intermediate_size, so narrower FFN layers are stored "
+                "zero-padded to the widest, which ONNX Runtime still computes)."})
     then: str = field(default="none", metadata={
         "help": "'none', or 'unstructured': once the keep fractions are reached, the same scores prune single "
                 "weights of the remaining units until target_sparsity (of the original prunable weights)."})
