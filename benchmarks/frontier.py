@@ -4,8 +4,8 @@ Accuracy comes from trained runs of `benchmarks/glue_cpu.py` (MiniLM-L6, the CPU
 JSON per group in `benchmarks/results/frontier/`; `POINTS` names each point's cells and the command that trains them.
 Speed is measured here, on one task's models of one seed (speed depends on shapes and zeros, not on the task):
 each is exported by `hf-pins export --int8` and all are timed in one process, in interleaved rounds, at batch 1 and
-batch 32, sequence 128 (`hf_pins.inference_benchmark`). Structured models and dense run on ONNX Runtime; unstructured
-ones on DeepSparse (ONNX Runtime gains nothing from zeros); the compound model on both.
+batch 32, sequence 128 (`hf_pins.inference_benchmark`). Structured models run on ONNX Runtime; unstructured ones on
+DeepSparse (ONNX Runtime gains nothing from zeros); dense and the compound model on both.
 
     python benchmarks/frontier.py --models /tmp/frontier_scratch          # after the grid below; ~15 minutes
     python benchmarks/report.py --plots                                   # the table and plot in BENCHMARKS.md
@@ -43,6 +43,7 @@ class Point:
     """One point of the frontier: the grid cells that train it, where they are, and the runtimes it is timed on."""
 
     label: str
+    short: str  # on the plot
     method: str  # glue_cpu.py's method
     sparsity: float  # glue_cpu.py's --sparsities value (0 for dense)
     group: str  # the results JSON holding its cells
@@ -55,14 +56,14 @@ class Point:
 
 ORT, DS = "onnxruntime", "deepsparse"
 POINTS = (
-    Point("dense", "dense", 0.0, "unstructured", (ORT,)),
-    Point("PINS 80% (unstructured)", "pins", 0.8, "unstructured", (DS,)),
-    Point("PINS 90% (unstructured)", "pins", 0.9, "unstructured", (DS,)),
-    Point("structured PINS, 1/2 of heads and FFN units", "pins_structured", 0.5, "structured", (ORT,)),
-    Point("structured PINS, 1/4 of heads and FFN units", "pins_structured", 0.75, "structured", (ORT,)),
-    Point("GFS, 1/2 of heads and FFN units", "gfs", 0.5, "structured", (ORT,)),
-    Point("GFS, 1/4 of heads and FFN units", "gfs", 0.75, "structured", (ORT,)),
-    Point("compound: structured 1/2, then 90% of the original weights", "pins_compound", 0.9, "compound", (ORT, DS)),
+    Point("dense", "dense", "dense", 0.0, "unstructured", (ORT, DS)),
+    Point("PINS 80% (unstructured)", "PINS 80%", "pins", 0.8, "unstructured", (DS,)),
+    Point("PINS 90% (unstructured)", "PINS 90%", "pins", 0.9, "unstructured", (DS,)),
+    Point("structured PINS, 1/2 of heads and FFN units", "structured PINS 1/2", "pins_structured", 0.5, "structured", (ORT,)),
+    Point("structured PINS, 1/4 of heads and FFN units", "structured PINS 1/4", "pins_structured", 0.75, "structured", (ORT,)),
+    Point("GFS, 1/2 of heads and FFN units", "GFS 1/2", "gfs", 0.5, "structured", (ORT,)),
+    Point("GFS, 1/4 of heads and FFN units", "GFS 1/4", "gfs", 0.75, "structured", (ORT,)),
+    Point("compound: structured 1/2, then 90% of the original weights", "compound", "pins_compound", 0.9, "compound", (ORT, DS)),
 )
 
 
@@ -71,21 +72,27 @@ def model_dir(models: Path, task: str, point: Point, seed: int) -> Path:
     return models / f"{task}-{point.method}-{point.sparsity}-{seed}"
 
 
-def export_all(models: Path, task: str, seed: int, folder: Path, sequence_length: int) -> dict[str, Path]:
-    """Every point's model exported to ONNX (FP32 and INT8) under `folder`; returns {label: onnx_dir}."""
+def export_all(models: Path, task: str, seed: int, folder: Path, sequence_length: int,
+               glue_dir: str) -> tuple[dict[str, Path], dict[str, dict]]:
+    """Every point's model exported to ONNX (FP32 and INT8) under `folder`, INT8 calibrated on 256 of the task's
+    training texts; returns {label: onnx_dir} and {label: INT8's accuracy against FP32 on the task's test split}."""
     from hf_pins import export as ex
+    from hf_pins.commands.export import glue_examples
 
-    out = {}
+    calibration, evaluation = glue_examples(task, glue_dir, 256, None)
+    out, int8 = {}, {}
     for point in POINTS:
         source = model_dir(models, task, point, seed)
         if not (source / "config.json").is_file():
             raise SystemExit(f"error: --models: {source} holds no trained model; run the grid in this script's "
                              f"docstring first")
         target = folder / point.cell
-        ex.export_model(source, target, sequence_length=sequence_length, int8=True, log=lambda _: None)
-        out[point.label] = target
-        print(f"exported {point.label}", flush=True)
-    return out
+        report = ex.export_model(source, target, sequence_length=sequence_length, int8=True, log=lambda _: None,
+                                 calibration_texts=calibration, eval_examples=evaluation)
+        out[point.label], int8[point.label] = target, report["int8"]["eval"]
+        print(f"exported {point.label}: INT8 {report['int8']['eval']['delta']:+.4f} {report['int8']['eval']['metric']}",
+              flush=True)
+    return out, int8
 
 
 def measure(onnx_dirs: dict[str, Path], batch_sizes: list[int], sequence_length: int, seconds: float,
@@ -124,11 +131,124 @@ def shapes(models: Path, task: str, seed: int) -> dict[str, dict]:
     return out
 
 
+# ------------------------------------------------------------------------------------------- table and plot (report.py)
+
+TASK_NAMES = {"sst2": "SST-2", "mrpc": "MRPC"}
+
+
+def runs() -> list[dict]:
+    """Every trained cell of the frontier's grid."""
+    return [r for group in ("structured", "unstructured", "compound") if (RESULTS / f"{group}.json").is_file()
+            for r in json.loads((RESULTS / f"{group}.json").read_text())["runs"]]
+
+
+def scores(all_runs: list[dict], task: str, point: Point) -> dict[int, float]:
+    """{seed: test score} of a point's cells on a task."""
+    return {r["seed"]: r["test_score"] for r in all_runs if r["task"] == task and r["method"] == point.method
+            and abs(r["target_sparsity"] - point.sparsity) < 1e-9}
+
+
+def difference(a: dict[int, float], b: dict[int, float]) -> tuple[float, tuple[float, float] | None, int]:
+    """Mean of a - b over the seeds both have, its 95% t interval (None below two seeds), and the seed count."""
+    from glue_report import paired_interval
+
+    seeds = sorted(set(a) & set(b))
+    diffs = [a[s] - b[s] for s in seeds]
+    return (sum(diffs) / len(diffs) if diffs else float("nan")), paired_interval(diffs), len(seeds)
+
+
+def _shown(diff: tuple[float, tuple[float, float] | None, int]) -> str:
+    mean, interval, _ = diff
+    return f"{mean:+.2f}" + (f" [{interval[0]:+.2f}, {interval[1]:+.2f}]" if interval else "")
+
+
+def speedups(speed: dict, label: str, runtime: str) -> dict[tuple[int, str], float]:
+    return {(r["batch_size"], r["precision"]): r["speedup_vs_dense_ort_fp32"] for r in speed["results"]
+            if r["model"] == label and r["runtime"] == runtime}
+
+
+def table(tasks: tuple[str, ...] = ("sst2", "mrpc")) -> list[str]:
+    """One row per point and runtime: size, speed against dense ONNX Runtime FP32, test score and its cost."""
+    speed = json.loads(SPEED.read_text())
+    all_runs = runs()
+    dense = {t: scores(all_runs, t, POINTS[0]) for t in tasks}
+    head = ["model", "runtime", "parameters", "batch 1 FP32", "batch 1 INT8", "batch 32 FP32", "batch 32 INT8"]
+    head += [f"{TASK_NAMES[t]} test (minus dense, 95% interval)" for t in tasks]
+    head += [f"INT8 minus FP32 ({TASK_NAMES[speed['task']]}, seed {speed['seed']})"]
+    lines = ["| " + " | ".join(head) + " |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |" + " --- |" * (len(tasks) + 1)]
+    for point in POINTS:
+        for runtime in point.runtimes:
+            x = speedups(speed, point.label, runtime)
+            cells = [point.label, runtime, f"{speed['models'][point.label]['parameters'] / 1e6:.1f} M"]
+            cells += [f"{x[(b, p)]:.2f}x" if (b, p) in x else "–" for b in (1, 32) for p in ("fp32", "int8")]
+            for t in tasks:
+                own = scores(all_runs, t, point)
+                mean = sum(own.values()) / len(own) if own else float("nan")
+                cells.append(f"{mean:.2f}" if point.method == "dense" else f"{mean:.2f} ({_shown(difference(own, dense[t]))})")
+            acc = speed["int8_accuracy"][point.label]
+            cells.append(f"{100 * acc['delta']:+.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def versus_gfs(tasks: tuple[str, ...] = ("sst2", "mrpc")) -> list[str]:
+    """Structured PINS minus GFS at the same size, paired by seed."""
+    all_runs = runs()
+    lines = ["| size | " + " | ".join(f"{TASK_NAMES[t]}: structured PINS minus GFS (95% interval)" for t in tasks)
+             + " | seeds |", "| --- |" + " --- |" * len(tasks) + " --- |"]
+    for sparsity, size in ((0.5, "1/2 of heads and FFN units"), (0.75, "1/4 of heads and FFN units")):
+        pins = next(p for p in POINTS if p.method == "pins_structured" and p.sparsity == sparsity)
+        gfs = next(p for p in POINTS if p.method == "gfs" and p.sparsity == sparsity)
+        diffs = [difference(scores(all_runs, t, pins), scores(all_runs, t, gfs)) for t in tasks]
+        lines.append(f"| {size} | " + " | ".join(_shown(d) for d in diffs) + f" | {min(d[2] for d in diffs)} |")
+    return lines
+
+
+def plot(path: Path = RESULTS / "frontier.png", tasks: tuple[str, ...] = ("sst2", "mrpc")) -> Path:
+    """Test score against speed-up (batch 1, log scale), one panel per task; FP32 filled, INT8 hollow."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    speed = json.loads(SPEED.read_text())
+    all_runs = runs()
+    fig = Figure(figsize=(11, 4.6))
+    FigureCanvasAgg(fig)
+    colours = {"dense": "black", "pins": "tab:blue", "pins_structured": "tab:red", "gfs": "tab:green",
+               "pins_compound": "tab:purple"}
+    for index, task in enumerate(tasks):
+        ax = fig.add_subplot(1, len(tasks), index + 1)
+        for point in POINTS:
+            own = scores(all_runs, task, point)
+            if not own:
+                continue
+            y = sum(own.values()) / len(own)
+            for runtime in point.runtimes:
+                x = speedups(speed, point.label, runtime)
+                for precision, face in (("fp32", colours[point.method]), ("int8", "white")):
+                    ax.scatter(x[(1, precision)], y, s=55, color=face, edgecolors=colours[point.method],
+                               marker="s" if runtime == DS else "o", linewidths=1.5, zorder=3)
+            ax.annotate(point.short, (x[(1, "fp32")], y), textcoords="offset points", xytext=(4, 5), fontsize=7)
+        ax.set_xscale("log")
+        ticks = [0.25, 0.5, 1, 2, 4, 8, 16]
+        low, high = ax.get_xlim()
+        ax.set_xticks([t for t in ticks if low <= t <= high], [f"{t:g}x" for t in ticks if low <= t <= high])
+        ax.minorticks_off()
+        ax.set_xlabel("items/s relative to dense ONNX Runtime FP32 (batch 1, sequence 128)", fontsize=8)
+        ax.set_ylabel(f"{TASK_NAMES[task]} test score (mean over seeds)", fontsize=8)
+        ax.grid(True, alpha=0.3)
+        ax.set_title(f"{TASK_NAMES[task]}: circles ONNX Runtime, squares DeepSparse; hollow INT8", fontsize=8)
+    fig.suptitle("all-MiniLM-L6-v2: accuracy against speed of every kind of model hf-pins produces", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=Path("/tmp/frontier_scratch"),
                         help="glue_cpu.py's --scratch folder of the grid")
-    parser.add_argument("--task", default="sst2")
+    parser.add_argument("--task", default="sst2", help="the task whose models are timed (and calibrate INT8)")
+    parser.add_argument("--glue-dir", default=str(REPO.parent / "shared" / "glue"))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--sequence-length", type=int, default=128)
@@ -140,11 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     from hf_pins import inference_benchmark as ib
 
     with tempfile.TemporaryDirectory(prefix="hf_pins_frontier_") as tmp:
-        onnx_dirs = export_all(args.models, args.task, args.seed, Path(tmp), args.sequence_length)
+        onnx_dirs, int8 = export_all(args.models, args.task, args.seed, Path(tmp), args.sequence_length,
+                                     args.glue_dir)
         rows = measure(onnx_dirs, args.batch_sizes, args.sequence_length, args.seconds, args.rounds)
     result = {"command": shlex.join(["python", "benchmarks/frontier.py", *(argv if argv is not None else sys.argv[1:])]),
               "task": args.task, "seed": args.seed, "machine": ib.machine_info(),
-              "models": shapes(args.models, args.task, args.seed), "results": rows}
+              "models": shapes(args.models, args.task, args.seed), "int8_accuracy": int8, "results": rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     for row in rows:

@@ -275,6 +275,14 @@ def expected_seconds(seen: dict, task: str, method: str) -> float | None:
     return max(same) if same else None
 
 
+def cell_env(workers: int) -> dict:
+    """The cells' environment: the cores shared out between the cells running side by side (torch would give each
+    cell every core, and cells fighting over cores ran several times slower), unless OMP_NUM_THREADS says otherwise."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
+    return env
+
+
 def result_row(text: str) -> dict | None:
     """The row a cell's process printed (its last `RESULT ` line), if it printed one."""
     rows = [line[len("RESULT "):] for line in text.splitlines() if line.startswith("RESULT ")]
@@ -294,7 +302,7 @@ def run_cells(options, cells: list, running: dict, state: dict, output: Path, st
                 continue
             log = tempfile.TemporaryFile(mode="w+")
             child = subprocess.Popen(cell_argv(options, task, method, sparsity, seed), stdout=log,
-                                     stderr=subprocess.STDOUT, text=True, cwd=REPO)
+                                     stderr=subprocess.STDOUT, text=True, cwd=REPO, env=cell_env(options.workers))
             running[child] = (task, method, sparsity, seed, log, time.monotonic())
         time.sleep(0.5)
         for child in [c for c in running if c.poll() is not None]:
