@@ -287,7 +287,8 @@ def _units(structure: Any, recipe: dict[str, Any]) -> dict[str, Any] | None:
             "ffn_per_layer": ", ".join(str(f) for f in ffn),
             "ffn_padding": structure.get("ffn_padding_units") or 0,
             "intermediate_size": structure.get("intermediate_size"),
-            "compound": then == "unstructured"}
+            "compound": then == "unstructured",
+            "parameters": structure.get("parameters") if isinstance(structure.get("parameters"), dict) else None}
 
 
 def _grda(report: dict[str, Any]) -> dict[str, Any] | None:

@@ -233,6 +233,11 @@ def format_summary(result: TrainResult) -> str:
         f"hf-pins: {r['method']} on {r['task']} finished in {minutes}m{seconds:02d}s",
         f"  sparsity   {r['overall']:.4f} (target {r['target_sparsity']:.4f}) over {r['prunable_weights']:,} prunable weights",
     ]
+    structure = r.get("structure") or {}
+    if "heads_per_layer" in structure:  # structured granularity: the units kept, cut out of the model
+        lines.append(f"  structure  {sum(structure['heads_per_layer'])} of {structure['heads_before']} heads, "
+                     f"{sum(structure['ffn_units_per_layer']):,} of {structure['ffn_units_before']:,} FFN units; "
+                     f"{structure['parameters']['before']:,} -> {structure['parameters']['after']:,} parameters")
     lines += get_method(r["method"]).summary_lines(r)
     for split, metrics in r["metrics"].items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "loss" and isinstance(v, float) and math.isfinite(v))

@@ -239,13 +239,15 @@ def test_structured_pruning_summarises_the_structure(tmp_path):
 @pytest.mark.parametrize("then", ["none", "unstructured"])
 def test_gradual_structured_pruning_names_the_units_kept(tmp_path, then):
     structure = {"heads_per_layer": [2, 0], "ffn_units_per_layer": [16, 12], "head_padding": 0,
-                 "intermediate_size": 16, "ffn_padding_units": 4, "heads_before": 4, "ffn_units_before": 64}
+                 "intermediate_size": 16, "ffn_padding_units": 4, "heads_before": 4, "ffn_units_before": 64,
+                 "parameters": {"before": 50000, "after": 30000}}
     args = {"heads_keep": 0.5, "ffn_keep": 0.5, "budget": "global", "then": then}
     folder = build_model_dir(tmp_path, report={"structure": structure},
                              recipe={"pruning": {"method": "pins", "granularity": "structured", "structured_args": args}})
     text = render_model_card(folder)
     intro = text.split("## Method")[0]
     assert "to **2 of 4 attention heads and 28 of 64 FFN units**" in intro and "physically removed" in intro
+    assert "(30,000 parameters instead of 50,000)" in intro
     assert ("by single weights" in intro) == (then == "unstructured")
     assert "- attention heads per layer: 2, 0\n- FFN units per layer: 16, 12\n" in text
     assert "zero-padded to 16 (4 padding units in all" in text

@@ -240,9 +240,12 @@ def test_train_structured_end_to_end(tmp_path, tiny_recipe, capsys, method, extr
     assert report["overall"] == pytest.approx(0.5, abs=0.1)
     assert sum(structure["heads_per_layer"]) < structure["heads_before"]
     assert sum(structure["ffn_units_per_layer"]) < structure["ffn_units_before"]
+    parameters = structure["parameters"]
+    assert f"{parameters['before']:,} -> {parameters['after']:,} parameters" in stdout
     model, info = AutoModelForSequenceClassification.from_pretrained(out, output_loading_info=True)
     assert not any(info.values()), info
     assert model.config.intermediate_size == structure["intermediate_size"] < 32
+    assert sum(p.numel() for p in model.parameters()) == parameters["after"] < parameters["before"]
     assert "accuracy" in report["metrics"]["test"]
     assert main(["export", str(out), "--output", str(tmp_path / "onnx"), "--sequence-length", "16"]) == 0
 

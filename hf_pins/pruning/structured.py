@@ -113,7 +113,9 @@ class StructuredPruner(Pruner):
         """Cut the removed units out of the model (its weights are masked already)."""
         if self.structure is not None:
             return
+        before = sum(p.numel() for p in self.model.parameters())
         self.structure = remove_units(self.model, self.unit_keep)
+        self.structure["parameters"] = {"before": before, "after": sum(p.numel() for p in self.model.parameters())}
         self.structure["heads_before"] = sum(g.count for g in self.layout.groups if g.kind == "head")
         self.structure["ffn_units_before"] = sum(g.count for g in self.layout.groups if g.kind == "ffn")
         self.structure["target_sparsity"] = self.target_sparsity  # with keep fractions: what they imply
