@@ -42,6 +42,7 @@ evaluations for `auto` and the tolerance), and O(width * kept) work per selected
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -271,6 +272,99 @@ def _bisect(ok, hi: int) -> int:
     return lo
 
 
+def _keep_fractions(settings, target_sparsity: float, layer) -> tuple[float, float, str | None]:
+    """The FFN and head keep fractions: the method's settings, else what `target_sparsity` implies (and that rule)."""
+    ffn_keep, heads_keep, rule = settings.ffn_keep, settings.heads_keep, None
+    if ffn_keep is None and heads_keep is None:
+        ffn_keep, heads_keep, rule = keep_from_target(target_sparsity, layer)
+    return (1.0 if ffn_keep is None else ffn_keep), (1.0 if heads_keep is None else heads_keep), rule
+
+
+def _selectors(grams: list[dict], stats: list[dict], kinds: list[str]) -> dict:
+    """{(layer, kind): (FFN selector, head selector)}: local imitation ranks by the layer's Gram matrices, global
+    by the loss gradients' second moments."""
+    selectors = {}
+    for index, (g, s) in enumerate(zip(grams, stats)):
+        for kind in kinds:
+            if kind == "local":
+                selectors[index, kind] = (GreedySelector(g["ffn"]), GreedySelector(g["heads"]))
+            else:
+                n = max(s["examples"], 1)
+                selectors[index, kind] = (GreedySelector(s["g_ffn"] / n), GreedySelector(s["g_heads"] / n))
+    return selectors
+
+
+def _units_per_layer(settings, selectors: dict, n_layers: int, keep: tuple[float, float],
+                     before: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
+    """How many FFN units and heads each layer keeps: the same fraction everywhere, or a global budget shared out by
+    the leading imitation's selectors."""
+    (ffn_keep, heads_keep), (m_before, heads_before) = keep, before
+    if settings.budget != "global":
+        return [_count(ffn_keep, m) for m in m_before], [_count(heads_keep, h) for h in heads_before]
+    lead = "global" if settings.imitation == "global" else "local"
+    k_ffn = allocate([selectors[i, lead][0] for i in range(n_layers)], sum(_count(ffn_keep, m) for m in m_before))
+    k_heads = allocate([selectors[i, lead][1] for i in range(n_layers)],
+                       sum(_count(heads_keep, h) for h in heads_before))
+    return k_ffn, k_heads
+
+
+@dataclass
+class _LayerChooser:
+    """Chooses each layer's units in turn, the earlier layers' choices in place: the imitation ('auto' picks the
+    lower dev loss) and, with a tolerance, the fewest units that keep the dev score."""
+
+    model: nn.Module
+    layers: list
+    grams: list[dict]
+    selectors: dict
+    kinds: list[str]
+    dev: list[dict]
+    is_regression: bool
+    tolerance: float | None
+    reference: dict | None
+
+    def within_tolerance(self, plan: dict) -> bool:
+        with gated(self.layers, plan):
+            result = evaluate(self.model, self.dev, self.is_regression)
+        if self.is_regression:
+            return result["loss"] <= self.reference["loss"] + self.tolerance
+        return result["accuracy"] >= self.reference["accuracy"] - self.tolerance
+
+    def choose(self, index: int, plan: dict, k_ffn: int, k_heads: int) -> tuple[dict, dict]:
+        """(the layer's plan, its entry in the report)."""
+        layer, entry = self.layers[index], {"layer": index}
+        candidates = {kind: _layer_plan(layer, self.grams[index], *self.selectors[index, kind], k_ffn, k_heads)
+                      for kind in self.kinds}
+        chosen = self.kinds[0]
+        if len(self.kinds) > 1:  # auto
+            losses = {}
+            for kind, candidate in candidates.items():
+                with gated(self.layers, {**plan, index: candidate}):
+                    losses[kind] = evaluate(self.model, self.dev, self.is_regression)["loss"]
+            chosen = min(losses, key=losses.get)
+            entry["dev_loss"] = losses
+        entry["imitation"] = chosen
+        layer_plan = candidates[chosen]
+        if self.tolerance is not None:  # heads first (FFN intact), then FFN units
+            ffn_sel, head_sel = self.selectors[index, chosen]
+
+            def build(k_f, k_h, ffn_intact=False):
+                trial = _layer_plan(layer, self.grams[index], ffn_sel, head_sel, k_f, k_h)
+                return dict(trial, ffn_gate=None, ffn_shift=None) if ffn_intact else trial
+
+            k_h = _bisect(lambda k: self.within_tolerance({**plan, index: build(k_ffn, k, True)}), k_heads)
+            k_f = _bisect(lambda k: self.within_tolerance({**plan, index: build(k, k_h)}), k_ffn)
+            layer_plan = build(k_f, k_h)
+        local = self.selectors.get((index, "local"))
+        if chosen == "local" and local is not None:
+            for key, selector, kept in (("ffn", local[0], layer_plan["ffn_units"]),
+                                        ("heads", local[1], layer_plan["heads"])):
+                error = selector.residual(len(kept))  # share of the (weighted) output variance not reproduced
+                entry[f"{key}_reconstruction_error"] = error if error == error else None
+        entry["ffn_units"], entry["heads"] = len(layer_plan["ffn_units"]), len(layer_plan["heads"])
+        return layer_plan, entry
+
+
 def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset, collate, is_regression: bool) -> dict:
     """Select, fold and remove units of `model` in place; return the report's `structure` section."""
     started = time.time()
@@ -285,12 +379,7 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
     heads_before = [head_shape(l)[0] for l in layers]
 
     settings = args.method_settings
-    ffn_keep, heads_keep, rule = settings.ffn_keep, settings.heads_keep, None
-    if ffn_keep is None and heads_keep is None:
-        ffn_keep, heads_keep, rule = keep_from_target(args.target_sparsity, layers[0])
-    ffn_keep = 1.0 if ffn_keep is None else ffn_keep
-    heads_keep = 1.0 if heads_keep is None else heads_keep
-
+    ffn_keep, heads_keep, rule = _keep_fractions(settings, args.target_sparsity, layers[0])
     imitation, batch_size = settings.imitation, args.per_device_eval_batch_size
     train = sample_batches(train_dataset, collate, settings.samples, batch_size, args.seed, device)
     needs_dev = imitation == "auto" or settings.tolerance is not None
@@ -301,75 +390,20 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
     stats = collect_statistics(model, layers, train, is_regression, with_gradients=imitation != "local")
     grams = [local_grams(l, s) for l, s in zip(layers, stats)]
     kinds = ["local", "global"] if imitation == "auto" else [imitation]
-    selectors = {}
-    for index, (g, s) in enumerate(zip(grams, stats)):
-        for kind in kinds:
-            if kind == "local":
-                selectors[index, kind] = (GreedySelector(g["ffn"]), GreedySelector(g["heads"]))
-            else:
-                n = max(s["examples"], 1)
-                selectors[index, kind] = (GreedySelector(s["g_ffn"] / n), GreedySelector(s["g_heads"] / n))
-
-    # Units per layer: the budget.
-    if settings.budget == "global":
-        lead = "global" if imitation == "global" else "local"
-        k_ffn = allocate([selectors[i, lead][0] for i in range(len(layers))],
-                         sum(_count(ffn_keep, m) for m in m_before))
-        k_heads = allocate([selectors[i, lead][1] for i in range(len(layers))],
-                           sum(_count(heads_keep, h) for h in heads_before))
-    else:
-        k_ffn = [_count(ffn_keep, m) for m in m_before]
-        k_heads = [_count(heads_keep, h) for h in heads_before]
-
+    selectors = _selectors(grams, stats, kinds)
+    k_ffn, k_heads = _units_per_layer(settings, selectors, len(layers), (ffn_keep, heads_keep), (m_before, heads_before))
     reference = evaluate(model, dev, is_regression) if dev else None
-
-    def within_tolerance(plan) -> bool:
-        with gated(layers, plan):
-            result = evaluate(model, dev, is_regression)
-        if is_regression:
-            return result["loss"] <= reference["loss"] + settings.tolerance
-        return result["accuracy"] >= reference["accuracy"] - settings.tolerance
-
+    chooser = _LayerChooser(model, layers, grams, selectors, kinds, dev, is_regression, settings.tolerance, reference)
     plan: dict[int, dict] = {}
     per_layer = []
-    for index, layer in enumerate(layers):
-        entry = {"layer": index}
-        candidates = {kind: _layer_plan(layer, grams[index], *selectors[index, kind], k_ffn[index], k_heads[index])
-                      for kind in kinds}
-        chosen = kinds[0]
-        if imitation == "auto":
-            losses = {}
-            for kind, candidate in candidates.items():
-                with gated(layers, {**plan, index: candidate}):
-                    losses[kind] = evaluate(model, dev, is_regression)["loss"]
-            chosen = min(losses, key=losses.get)
-            entry["dev_loss"] = losses
-        entry["imitation"] = chosen
-        layer_plan = candidates[chosen]
-        if settings.tolerance is not None:  # heads first (FFN intact), then FFN units
-            ffn_sel, head_sel = selectors[index, chosen]
-
-            def build(k_f, k_h, ffn_intact=False):
-                trial = _layer_plan(layer, grams[index], ffn_sel, head_sel, k_f, k_h)
-                return dict(trial, ffn_gate=None, ffn_shift=None) if ffn_intact else trial
-
-            k_h = _bisect(lambda k: within_tolerance({**plan, index: build(k_ffn[index], k, True)}), k_heads[index])
-            k_f = _bisect(lambda k: within_tolerance({**plan, index: build(k, k_h)}), k_ffn[index])
-            layer_plan = build(k_f, k_h)
-        plan[index] = layer_plan
-        local = selectors.get((index, "local"))
-        if chosen == "local" and local is not None:
-            for key, selector, kept in (("ffn", local[0], layer_plan["ffn_units"]),
-                                        ("heads", local[1], layer_plan["heads"])):
-                error = selector.residual(len(kept))  # share of the (weighted) output variance not reproduced
-                entry[f"{key}_reconstruction_error"] = error if error == error else None
-        entry["ffn_units"], entry["heads"] = len(layer_plan["ffn_units"]), len(layer_plan["heads"])
+    for index in range(len(layers)):
+        plan[index], entry = chooser.choose(index, plan, k_ffn[index], k_heads[index])
         per_layer.append(entry)
 
     storage = apply_selection(model, layers, plan)
     model.train(was_training)
     after = find_prunable(model, patterns)
-    structure = {
+    return {
         "method": "greedy forward selection",
         "imitation": imitation,
         "budget": settings.budget,
@@ -392,7 +426,6 @@ def greedy_forward_selection(model: nn.Module, args, train_dataset, dev_dataset,
         "dev_reference": reference,
         "seconds": round(time.time() - started, 3),
     }
-    return structure
 
 
 def structured_sparsity(structure: dict, model: nn.Module, patterns) -> dict:
