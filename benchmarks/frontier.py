@@ -13,11 +13,11 @@ DeepSparse (ONNX Runtime gains nothing from zeros); dense and the compound model
 The grid (three seeds; a cell's model stays in --scratch for the speed run):
 
     python benchmarks/glue_cpu.py --tasks sst2 mrpc --methods pins_structured gfs --sparsities 0.5 0.75 \\
-        --seeds 42 43 44 --workers 2 --budget small --scratch /tmp/frontier_scratch --output benchmarks/results/frontier/structured.json
+        --seeds 42 43 44 --workers 2 --scratch /tmp/frontier_scratch --output benchmarks/results/frontier/structured.json
     python benchmarks/glue_cpu.py --tasks sst2 mrpc --methods dense pins --sparsities 0.8 0.9 \\
-        --seeds 42 43 44 --workers 2 --budget small --scratch /tmp/frontier_scratch --output benchmarks/results/frontier/unstructured.json
+        --seeds 42 43 44 --workers 2 --scratch /tmp/frontier_scratch --output benchmarks/results/frontier/unstructured.json
     python benchmarks/glue_cpu.py --tasks sst2 mrpc --methods pins_compound --sparsities 0.9 \\
-        --seeds 42 43 44 --workers 2 --budget small --scratch /tmp/frontier_scratch --output benchmarks/results/frontier/compound.json
+        --seeds 42 43 44 --workers 2 --scratch /tmp/frontier_scratch --output benchmarks/results/frontier/compound.json
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ JSON; this script turns the JSON into tables:
 
     python benchmarks/report.py            # rewrite the generated blocks of both files
     python benchmarks/report.py --check    # exit 1, naming the stale blocks, if a file differs from what it would write
-    python benchmarks/report.py --plots    # also redraw the mini-GLUE plots (PNG; not part of --check)
+    python benchmarks/report.py --plots    # also redraw the mini-GLUE and frontier plots (PNG; not part of --check)
 
 Which files feed which table is written once, below (`GLUE`, `LONGER`, ...); each results folder's README says the
 same in one line. Scores are in percent, as the grid writes them.
@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+import frontier  # noqa: E402
 import glue_report as gr  # noqa: E402
 from dev_curves import compare  # noqa: E402
 from glue_cpu import TASKS  # noqa: E402
@@ -434,13 +435,27 @@ def block_faults() -> list[str]:
     return lines + [f"| total | {data['total']} |"]
 
 
+def block_frontier() -> list[str]:
+    speed = load(frontier.SPEED)
+    seeds = sorted({r["seed"] for r in frontier.runs()})
+    dense = {(r["batch_size"], r["runtime"], r["precision"]): r["items_per_second"] for r in speed["results"]
+             if r["model"] == "dense"}
+    machine = speed["machine"]
+    return [*frontier.table(), "",
+            f"Speed: {speed['task']} models of seed {speed['seed']}, one run (`{speed['command']}`) on "
+            f"{machine['cpu']} ({machine['cores_physical']} cores); dense ONNX Runtime FP32 ran "
+            f"{dense[(1, 'onnxruntime', 'fp32')]:.1f} items/s at batch 1 and {dense[(32, 'onnxruntime', 'fp32')]:.1f} "
+            f"at batch 32. Test scores: seeds {seed_range(seeds)}, each point's interval paired by seed with dense.",
+            "", *frontier.versus_gfs()]
+
+
 BLOCKS = {
     "BENCHMARKS.md": {"summary": block_summary, "verdicts": block_verdicts, "step-overhead": block_step_overhead,
                       "step-overhead-rerun": block_step_overhead_rerun,
                       "inference-bert-base": block_inference_bert_base, "inference-minilm": block_inference_minilm,
                       "glue-budget": block_glue_budget, "glue-means": block_glue_means,
                       "glue-differences": block_glue_differences, "glue-longer": block_glue_longer,
-                      "own-data": block_own_data, "own-data-vs-glue": block_own_data_vs_glue, "faults": block_faults},
+                      "own-data": block_own_data, "frontier": block_frontier, "own-data-vs-glue": block_own_data_vs_glue, "faults": block_faults},
     "docs/research.md": {"score-agreement": block_score_agreement, "signed": block_signed,
                          "selfreg-seeds": block_selfreg_seeds, "teacher-weight": block_teacher_weight,
                          "sst2-one-epoch": block_sst2_one_epoch, "cola-variants": block_cola_variants,
@@ -475,7 +490,7 @@ def plots() -> list[Path]:
     """The score-against-sparsity plot from every seed (each cell's mean), the time plot from the grid's machine."""
     runs, more = glue_runs()
     grid = load(GRID)
-    paths = gr.plots(grid, GLUE, "glue")
+    paths = gr.plots(grid, GLUE, "glue") + [frontier.plot()]
     with tempfile.TemporaryDirectory() as tmp:
         shutil.move(gr.plots({**grid, "runs": runs + more}, Path(tmp), "glue")[0], paths[0])
     return paths
