@@ -69,6 +69,9 @@ def main(output_dir: str, method: str, threshold: str) -> None:
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     Path(output_dir, f"rank{rank}.json").write_text(json.dumps(result))
     if world > 1:
+        # Both ranks leave together: a rank tearing gloo down while the other still talks to it aborts the process
+        # ("terminate called without an active exception"), which a loaded machine makes likely.
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -142,7 +142,9 @@ def test_unresolvable_sources_list_the_accepted_forms(source, no_network):
 
 def test_recipes_command_lists_task_model_and_method(capsys):
     bundled = hub.bundled_recipes()
-    assert len(bundled) == 16  # demo, intents (own data), nine BERT-base GLUE recipes, five MiniLM ones
+    # demo, intents (own data), nine BERT-base GLUE recipes, five MiniLM ones, two structured MiniLM ones
+    assert len(bundled) == 18
+    assert {"minilm-sst2-structured", "minilm-sst2-compound"} <= set(bundled)
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["NAME", "TASK", "MODEL", "METHOD", "SPARSITY"]
